@@ -1,0 +1,152 @@
+"""A validated `Scenario` turned into the arrays the round's rules work on.
+
+Shapes: n members (voting Allies and non-voting invitees, in file order), K issues.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import SCALE, Pert, Scenario, TruncNormal, Uniform
+from .seeds import Purpose, scaled_beta_ppf, truncnormal_ppf, uniforms
+
+FIXED, UNIFORM, PERT, TRUNCNORMAL = range(4)
+
+
+@dataclass(frozen=True)
+class Params:
+    codes: tuple[str, ...]  # ISO3 per member
+    names: tuple[str, ...]
+    blocs: tuple[str, ...]
+    issues: tuple[str, ...]
+    voting: np.ndarray  # (n,) bool: only voting members can block
+    capability: np.ndarray  # (n,) influence weight, sums to 1
+    salience: np.ndarray  # (n, K) in [0, 1]
+    anchoring: np.ndarray  # (n,) Friedkin-Johnsen weight on the own ideal point
+    concession: np.ndarray  # (n,) Faratin beta
+    tolerance: np.ndarray  # (n,) acceptable distance in round 1
+    reservation: np.ndarray  # (n,) acceptable distance at the deadline
+    linkage: np.ndarray  # (n,) per-round probability a holdout sells its veto
+    influence: np.ndarray  # (n, n) row-stochastic influence matrix W
+    ideal_kind: np.ndarray  # (n, K) FIXED | UNIFORM | PERT | TRUNCNORMAL
+    ideal_args: np.ndarray  # (4, n, K): fixed=(x,..), uniform=(low,high,..), pert=(low,mode,high,.), truncnormal=(mean,sd,low,high)
+    rounds: int
+    acceptance_noise: float
+    objector_pull: float
+    fallback: str
+
+    @property
+    def n(self) -> int:
+        return len(self.codes)
+
+    @property
+    def k(self) -> int:
+        return len(self.issues)
+
+    @property
+    def nominal_ideal(self) -> np.ndarray:
+        """(n, K) the point codes (fixed value, PERT mode, uniform midpoint, normal mean)."""
+        kind, a = self.ideal_kind, self.ideal_args
+        mid = np.where(kind == UNIFORM, (a[0] + a[1]) / 2, a[0])
+        return np.where(kind == PERT, a[1], mid)
+
+    def draw_ideals(self, key: np.ndarray, first: int, count: int) -> np.ndarray:
+        """(count, n, K) ideal points of replications first .. first+count-1 (randomness contract)."""
+        u = uniforms(key, Purpose.IDEAL, 0, first, count, self.n * self.k).reshape(count, self.n, self.k)
+        kind, a = self.ideal_kind, self.ideal_args
+        out = np.broadcast_to(a[0], u.shape).copy()
+        for code, ppf in ((UNIFORM, lambda u, a: a[0] + u * (a[1] - a[0])),
+                          (PERT, lambda u, a: scaled_beta_ppf(u, a[0], a[1], a[2])),
+                          (TRUNCNORMAL, lambda u, a: truncnormal_ppf(u, a[0], a[1], a[2], a[3]))):
+            mask = kind == code
+            if mask.any():
+                out[:, mask] = ppf(u[:, mask], a[:, mask])
+        return out
+
+
+def build_params(scenario: Scenario) -> Params:
+    """Arrays for the rules, with bloc shifts applied and capability derived from member data."""
+    codes = tuple(scenario.members)
+    issues = tuple(scenario.issues)
+    members = [scenario.members[c] for c in codes]
+    behaviour = [scenario.behaviour(c) for c in codes]
+    kind, args = _ideal_arrays(scenario, codes, issues)
+    capability = _capability(scenario, codes)
+    blocs = tuple(m.bloc for m in members)
+    infl = scenario.protocol.influence
+    return Params(
+        codes=codes,
+        names=tuple(m.name for m in members),
+        blocs=blocs,
+        issues=issues,
+        voting=np.array([m.voting for m in members]),
+        capability=capability,
+        salience=np.array([[m.salience[i] for i in issues] for m in members], dtype=float),
+        anchoring=np.array([b.anchoring for b in behaviour]),
+        concession=np.array([b.concession for b in behaviour]),
+        tolerance=np.array([b.tolerance for b in behaviour]),
+        reservation=np.array([b.reservation for b in behaviour]),
+        linkage=np.array([b.linkage for b in behaviour]),
+        influence=influence_matrix(capability, blocs, infl.self_weight, infl.same_bloc_weight),
+        ideal_kind=kind,
+        ideal_args=args,
+        rounds=scenario.protocol.rounds,
+        acceptance_noise=scenario.protocol.acceptance_noise,
+        objector_pull=scenario.protocol.objector_pull,
+        fallback=scenario.protocol.fallback,
+    )
+
+
+def _ideal_arrays(scenario: Scenario, codes, issues) -> tuple[np.ndarray, np.ndarray]:
+    n, k = len(codes), len(issues)
+    kind = np.zeros((n, k), dtype=np.int8)
+    args = np.zeros((4, n, k))
+    for i, code in enumerate(codes):
+        member = scenario.members[code]
+        shift = scenario.blocs[member.bloc].shift
+        for j, issue in enumerate(issues):
+            ideal, d = member.ideal[issue], shift.get(issue, 0.0)
+            clip = lambda x: min(max(x + d, SCALE[0]), SCALE[1])  # noqa: E731 - shift then stay on the scale
+            if isinstance(ideal, Uniform):
+                kind[i, j], args[:2, i, j] = UNIFORM, (clip(ideal.low), clip(ideal.high))
+            elif isinstance(ideal, Pert):
+                kind[i, j], args[:3, i, j] = PERT, (clip(ideal.low), clip(ideal.mode), clip(ideal.high))
+            elif isinstance(ideal, TruncNormal):
+                kind[i, j] = TRUNCNORMAL
+                args[:, i, j] = (clip(ideal.mean), ideal.sd, clip(ideal.low), clip(ideal.high))
+            else:
+                kind[i, j], args[0, i, j] = FIXED, clip(ideal)
+    return kind, args
+
+
+def _capability(scenario: Scenario, codes) -> np.ndarray:
+    """c_i = (w * GDP share + (1 - w) * military-spending share) ** exponent, shares over members with
+    data; a member's explicit `capability` replaces its derived value; the result sums to 1."""
+    cap = scenario.capability
+    members = [scenario.members[c] for c in codes]
+    gdp = np.array([m.data.gdp_usd_bn if m.data else 0.0 for m in members])
+    mil = np.array([m.data.gdp_usd_bn * m.data.milex_pct_gdp / 100 if m.data else 0.0 for m in members])
+    mix = cap.gdp_weight * _share(gdp) + (1 - cap.gdp_weight) * _share(mil)
+    derived = _share(np.where(mix > 0, mix, 0.0) ** cap.exponent * (gdp > 0))
+    raw = np.array([m.capability if m.capability is not None else d for m, d in zip(members, derived)])
+    return _share(raw) if raw.sum() > 0 else np.full(len(codes), 1 / len(codes))
+
+
+def _share(x: np.ndarray) -> np.ndarray:
+    total = x.sum()
+    return x / total if total > 0 else np.zeros_like(x)
+
+
+def influence_matrix(capability: np.ndarray, blocs, self_weight: float, same_bloc_weight: float) -> np.ndarray:
+    """Row-stochastic W: each member keeps `self_weight` on its own position and spreads the rest over
+    the others in proportion to their capability, times `same_bloc_weight` for members of its bloc."""
+    n = len(capability)
+    bloc = np.asarray(blocs)
+    affinity = np.where(bloc[:, None] == bloc[None, :], same_bloc_weight, 1.0) * capability[None, :]
+    np.fill_diagonal(affinity, 0.0)
+    totals = affinity.sum(axis=1, keepdims=True)
+    others = np.divide(affinity, totals, out=np.zeros_like(affinity), where=totals > 0)
+    keep = np.where(totals[:, 0] > 0, self_weight, 1.0)
+    return others * (1 - keep)[:, None] + np.diag(keep)

@@ -1,0 +1,446 @@
+"""Publication figures for one scenario's Monte Carlo results and one replayed replication.
+
+Every figure is built on a bare `matplotlib.figure.Figure` with an Agg canvas (no pyplot, no global
+rcParams changed: the style is applied inside `rc_context`), so plotting from a worker, a notebook
+or a test leaves no state behind. Shared conventions, kept in one place so figures agree:
+
+* blocs take Okabe-Ito colours (colour-blind safe) in the scenario file's bloc order, so a bloc has
+  the same colour in the holdout bars and in the trajectory lines;
+* non-bloc quantities (histograms, the chair's draft, observed values) are drawn in greys/black,
+  so a colour always means a bloc;
+* every figure carries a small grey corner note naming the scenario and n.
+
+    from model.plots import save_figures
+    save_figures(df, scenario, example_model, Path("out/figures"))
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import textwrap
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
+
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.gridspec import GridSpec, SubplotSpec
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from .config import SCALE, Scenario
+from .stats import proportion
+
+if TYPE_CHECKING:
+    from .negotiation import NegotiationModel
+
+# Okabe & Ito (2008), "Color Universal Design"; black is left out: it is the chair's draft.
+OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7")
+# after the seven hues, further blocs get distinguishable greys rather than re-used hues
+EXTRA_GREYS = ("#7F7F7F", "#B3B3B3", "#4D4D4D", "#D9D9D9")
+NEUTRAL = "#6E6E6E"  # histogram bars: not a bloc
+NOTE_GREY = "#7A7A7A"
+DPI = 150
+NOTE_STRIP_IN = 0.28  # inches kept free at the bottom of every figure for the corner note
+
+STYLE = {
+    "font.size": 9.5,
+    "axes.titlesize": 10.5,
+    "axes.labelsize": 9.5,
+    "xtick.labelsize": 8.5,
+    "ytick.labelsize": 8.5,
+    "legend.fontsize": 8.5,
+    "figure.titlesize": 12.5,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "svg.fonttype": "none",  # keep text as text in SVG, editable in a paper's figure pipeline
+}
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+# ---------------------------------------------------------------- shared helpers
+def _styled(func: Callable[P, R]) -> Callable[P, R]:
+    """Run a figure builder under the house style without touching global rcParams."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with mpl.rc_context(STYLE):
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+def bloc_colours(scenario: Scenario) -> dict[str, str]:
+    """Bloc id -> colour, in the scenario's bloc order: the same bloc is the same colour everywhere."""
+    palette = OKABE_ITO + EXTRA_GREYS
+    return {bloc: palette[i % len(palette)] for i, bloc in enumerate(scenario.blocs)}
+
+
+def member_colours(scenario: Scenario) -> dict[str, str]:
+    """ISO3 code -> its bloc's colour."""
+    blocs = bloc_colours(scenario)
+    return {code: blocs[m.bloc] for code, m in scenario.members.items()}
+
+
+def bloc_handles(scenario: Scenario, present: Iterable[str] | None = None, kind: str = "patch") -> list:
+    """Legend handles for the blocs (only those `present`, in scenario order), as patches or lines."""
+    colours = bloc_colours(scenario)
+    keep = set(scenario.blocs if present is None else present)
+    handles = []
+    for bloc_id, bloc in scenario.blocs.items():
+        if bloc_id not in keep:
+            continue
+        if kind == "line":
+            handles.append(Line2D([], [], color=colours[bloc_id], lw=2, label=bloc.label))
+        else:
+            handles.append(Patch(facecolor=colours[bloc_id], edgecolor="none", label=bloc.label))
+    return handles
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    """A pyplot-free figure (Agg canvas) whose constrained layout keeps titles, legends and notes apart."""
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    fig.get_layout_engine().set(h_pad=0.05, w_pad=0.06)
+    return fig
+
+
+def grid_with_legend_row(fig: Figure, nrows: int, ncols: int = 1, **kwargs) -> tuple[GridSpec, SubplotSpec]:
+    """The panels' grid plus a thin full-width last row that hosts the legend below them.
+
+    A legend owned by an (invisible) axes counts in constrained layout, so it gets its own space
+    between the panels and the corner note, however many entries it wraps to.
+    """
+    ratios = list(kwargs.pop("height_ratios", [1.0] * nrows))
+    grid = fig.add_gridspec(nrows + 1, ncols, height_ratios=ratios + [1e-3 * sum(ratios)], **kwargs)
+    return grid, grid[nrows, :]
+
+
+def legend_below(fig: Figure, spec: SubplotSpec, handles: list, ncol: int, **kwargs) -> None:
+    """Draw `handles` as a frameless legend in the legend row from `grid_with_legend_row`."""
+    host = fig.add_subplot(spec)
+    host.set_axis_off()
+    host.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 1.0), ncol=ncol, frameon=False,
+                **kwargs)
+
+
+def corner_note(fig: Figure, scenario: Scenario, detail: str) -> None:
+    """Small grey provenance text in the bottom-right corner: which scenario, how many runs."""
+    # a figure-level x label is laid out by constrained layout, so the note never overlaps a legend
+    fig.supxlabel(f"scenario: {scenario.name} · {detail}", x=0.995, ha="right", fontsize=7.5, color=NOTE_GREY)
+
+
+def _n_note(df: pd.DataFrame) -> str:
+    seeds = df["seed"].unique() if "seed" in df else []
+    seed = f" · seed {seeds[0]}" if len(seeds) == 1 else ""
+    return f"n = {len(df):,} replications{seed}"
+
+
+def _pct(p: float) -> str:
+    """Shares as percentages with a precision that does not hide small values."""
+    return f"{100 * p:.1f}%" if p < 0.995 or p == 1 else f"{100 * p:.2f}%"
+
+
+def _wrap(text: str, width: int, indent: str = "") -> str:
+    return textwrap.fill(text, width=width, subsequent_indent=indent, break_long_words=False)
+
+
+def _issue_grid(k: int, max_cols: int = 3) -> tuple[int, int]:
+    cols = min(k, max_cols)
+    return math.ceil(k / cols), cols
+
+
+# ---------------------------------------------------------------- agreed levels
+@_styled
+def plot_levels(df: pd.DataFrame, scenario: Scenario, bin_width: float = 2.0) -> Figure:
+    """Where the agreed text lands on each issue, read against the communiqué phrasings it means.
+
+    One row per issue: the histogram of agreed levels (bars sum to the share of runs that agreed the
+    issue, so the not-agreed share is the missing mass, stated in the panel), anchors as dotted
+    lines at the x ticks with their phrasing in a key beside the panel, the observed level in black.
+    """
+    issues = list(scenario.issues)
+    n = len(df)
+    observed = scenario.observed.levels if scenario.observed else {}
+    key_chars = 74
+    key_texts = []
+    for name in issues:
+        lines = [_wrap(f"{level:g}  {phrase}", key_chars, indent="      ")
+                 for level, phrase in scenario.issues[name].anchors.items()]
+        key_texts.append("\n".join(lines))
+    heights = [max(2.35, 0.55 + 0.158 * (t.count("\n") + 1)) for t in key_texts]
+    width = 12.0
+    fig = _new_figure(width, 0.75 + sum(heights) + NOTE_STRIP_IN)
+    grid = fig.add_gridspec(len(issues), 2, width_ratios=[1.2, 1.0], height_ratios=heights)
+    bins = np.arange(SCALE[0], SCALE[1] + bin_width, bin_width)
+
+    for row, name in enumerate(issues):
+        issue = scenario.issues[name]
+        ax = fig.add_subplot(grid[row, 0])
+        key = fig.add_subplot(grid[row, 1])
+        key.set_axis_off()
+        agreed = df[f"agreed_{name}"].astype(bool)
+        levels = df.loc[agreed, f"level_{name}"].to_numpy(dtype=float)
+        weights = np.full(levels.shape, 1.0 / n) if n else None
+        counts, _, _ = ax.hist(levels, bins=bins, weights=weights, color=NEUTRAL, edgecolor="white",
+                               linewidth=0.5, zorder=2)
+        top = max(float(counts.max()) if len(counts) else 0.0, 0.02)
+        ax.set_ylim(0, top * 1.55)
+        ax.set_xlim(*SCALE)
+        for level in issue.anchors:
+            ax.axvline(level, color="#A0A0A0", lw=0.9, ls=":", zorder=1)
+        ax.set_xticks(list(issue.anchors))
+        ax.set_xticks(np.arange(SCALE[0], SCALE[1] + 1, 5), minor=True)
+        ax.set_title(issue.label, loc="left", fontweight="bold")
+        ax.set_ylabel(f"share of replications\n(per {bin_width:g}-point bin)")
+        ax.set_xlabel("agreed level (0-100 scale)" if row == len(issues) - 1 else "")
+
+        obs = observed.get(name)
+        not_agreed = proportion(int((~agreed).sum()), n)
+        lo, hi = not_agreed["ci95"]
+        note = (f"not agreed in {_pct(not_agreed['p'])} of runs ({not_agreed['k']:,}/{n:,})\n"
+                f"95% CI {_pct(lo)}–{_pct(hi)}") if n else "no replications"
+        # the note goes to the side away from the observed line (or away from the mass)
+        centre = float(np.mean(levels)) if len(levels) else 50.0
+        note_left = (obs >= 50) if obs is not None else centre >= 50
+        ax.text(0.015 if note_left else 0.985, 0.96, note, transform=ax.transAxes, va="top",
+                ha="left" if note_left else "right", fontsize=8.5,
+                bbox=dict(boxstyle="round,pad=0.3", fc="white", ec="#BBBBBB", lw=0.6), zorder=5)
+        if obs is not None:
+            ax.axvline(obs, color="black", lw=2.0, zorder=4)
+            ax.plot([obs], [top * 1.55], marker="v", color="black", ms=7, clip_on=False, zorder=4)
+            right = obs <= 85  # label right of the line unless it would leave the panel
+            ax.text(obs + (1.2 if right else -1.2), top * 1.5, f"observed ({obs:g})",
+                    ha="left" if right else "right", va="top", fontsize=8.5, zorder=5)
+
+        key.text(0.0, 1.0, "Communiqué phrasing at the anchors (x ticks):", transform=key.transAxes,
+                 va="top", ha="left", fontsize=8.5, fontweight="bold")
+        key.text(0.0, 0.9, key_texts[row], transform=key.transAxes, va="top", ha="left", fontsize=8,
+                 linespacing=1.25)
+
+    fig.suptitle("Agreed level per issue across replications")
+    corner_note(fig, scenario, _n_note(df))
+    return fig
+
+
+# ---------------------------------------------------------------- holdouts
+def holdout_shares(df: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
+    """Per member: runs in which it was among the last holdouts, share, Wilson 95% CI (scenario order)."""
+    n = len(df)
+    counts = df["holdouts"].explode().dropna().value_counts()
+    rows = []
+    for code, member in scenario.members.items():
+        est = proportion(int(counts.get(code, 0)), n)
+        rows.append({"code": code, "name": member.name, "bloc": member.bloc, "k": est["k"], "n": n,
+                     "share": est["p"] if n else 0.0, "low": est["ci95"][0] if n else 0.0,
+                     "high": est["ci95"][1] if n else 0.0})
+    return pd.DataFrame(rows)
+
+
+@_styled
+def plot_holdouts(df: pd.DataFrame, scenario: Scenario, top: int = 15) -> Figure:
+    """Who is most often the last obstacle: share of replications each member was a final holdout."""
+    table = holdout_shares(df, scenario)
+    order = {code: i for i, code in enumerate(scenario.members)}
+    table["order"] = table["code"].map(order)
+    shown = table[table["share"] > 0].sort_values(["share", "order"], ascending=[False, True])
+    total = len(shown)
+    shown = shown.head(top)
+    observed = set(scenario.observed.holdouts) if scenario.observed else set()
+    colours = bloc_colours(scenario)
+    n = len(df)
+
+    fig = _new_figure(8.0, 1.9 + 0.34 * max(len(shown), 2) + NOTE_STRIP_IN)
+    grid, legend_spec = grid_with_legend_row(fig, 1)
+    ax = fig.add_subplot(grid[0, 0])
+    if shown.empty:
+        ax.text(0.5, 0.5, "no member was a holdout in any replication", transform=ax.transAxes,
+                ha="center", va="center")
+        ax.set_yticks([])
+    else:
+        y = np.arange(len(shown))
+        xerr = np.vstack([shown["share"] - shown["low"], shown["high"] - shown["share"]])
+        bars = ax.barh(y, shown["share"], xerr=xerr, color=[colours[b] for b in shown["bloc"]],
+                       edgecolor="#333333", linewidth=0.4, height=0.7,
+                       error_kw=dict(ecolor="#333333", elinewidth=0.9, capsize=2.5))
+        for bar, code in zip(bars, shown["code"]):
+            bar.set_gid(f"holdout:{code}")
+        names = [f"{name} ({code})" + (" *" if code in observed else "")
+                 for name, code in zip(shown["name"], shown["code"])]
+        ax.set_yticks(y, names)
+        ax.invert_yaxis()
+        for yi, (_, r) in zip(y, shown.iterrows()):
+            ax.text(r["high"] + 0.01, yi, f"{_pct(r['share'])} ({r['k']:,})", va="center", ha="left",
+                    fontsize=8)
+        ax.set_xlim(0, min(1.0, float(shown["high"].max())) * 1.22 + 0.02)
+        ax.xaxis.set_major_formatter(mpl.ticker.PercentFormatter(xmax=1.0, decimals=0))
+        ax.grid(axis="x", color="#E5E5E5", lw=0.6)
+        ax.set_axisbelow(True)
+        legend_below(fig, legend_spec, bloc_handles(scenario, shown["bloc"]),
+                     ncol=min(3, shown["bloc"].nunique()), title="bloc", title_fontsize=8.5)
+    ax.set_xlabel("share of replications (error bars: Wilson 95% CI)")
+    extra = []
+    if total > len(shown):
+        extra.append(f"top {len(shown)} of {total} members who were ever holdouts")
+    if observed and not shown.empty:
+        extra.append("* holdout at the actual summit")
+    ax.set_title("; ".join(extra), loc="left", fontsize=8.5, color="#444444")
+    fig.suptitle("Members among the last holdouts (objectors to the final failed vote)")
+    corner_note(fig, scenario, _n_note(df))
+    return fig
+
+
+# ---------------------------------------------------------------- rounds
+@_styled
+def plot_rounds(df: pd.DataFrame, scenario: Scenario) -> Figure:
+    """How close to the deadline consensus comes, and how often it does not come at all."""
+    rounds = scenario.protocol.rounds
+    n = len(df)
+    consensus = df["outcome"] == "consensus"
+    when = df.loc[consensus, "agreement_round"].dropna().astype(int)
+    per_round = when.value_counts().reindex(range(1, rounds + 1), fill_value=0)
+    misses = {kind: int((df["outcome"] == kind).sum()) for kind in ("partial", "none")}
+
+    fig = _new_figure(max(7.0, 2.6 + 0.5 * (rounds + 3)), 4.3 + NOTE_STRIP_IN)
+    grid, legend_spec = grid_with_legend_row(fig, 1)
+    ax = fig.add_subplot(grid[0, 0])
+    x_rounds = np.arange(1, rounds + 1)
+    share = per_round.to_numpy() / n if n else np.zeros(rounds)
+    ax.bar(x_rounds, share, width=0.75, color=NEUTRAL, edgecolor="white", label="consensus in round")
+    miss_share = {kind: (k / n if n else 0.0) for kind, k in misses.items()}
+    x_miss = {"partial": rounds + 1.5, "none": rounds + 2.5}
+    styles = {"partial": dict(color="#C8C8C8", hatch="///", edgecolor="#333333",
+                              label="no consensus: partial text (contested issues dropped)"),
+              "none": dict(color="white", hatch="xx", edgecolor="#333333", label="no consensus: no text")}
+    for kind, x in x_miss.items():
+        ax.bar([x], [miss_share[kind]], width=0.75, linewidth=0.8, **styles[kind])
+    ymax = max(float(share.max()), *miss_share.values(), 0.02)
+    ax.set_ylim(0, ymax * 1.3)
+    for x, k in list(zip(x_rounds, per_round.to_numpy())) + [(x_miss[kk], misses[kk]) for kk in x_miss]:
+        ax.text(x, k / n + ymax * 0.015 if n else 0, _pct(k / n) if n else "", ha="center", va="bottom",
+                fontsize=7.5)
+    ax.axvline(rounds + 0.75, color="black", ls="--", lw=1.2)
+    ax.text(rounds + 0.82, ymax * 1.27, f"deadline\n(end of round {rounds})", ha="left", va="top",
+            fontsize=8)
+    ax.set_xticks(list(x_rounds) + list(x_miss.values()),
+                  [str(r) for r in x_rounds] + ["partial", "none"])
+    ax.set_xlim(0.3, rounds + 3.2)
+    ax.yaxis.set_major_formatter(mpl.ticker.PercentFormatter(xmax=1.0, decimals=0))
+    ax.set_xlabel("round of agreement (consensus runs) / outcome at the deadline")
+    ax.set_ylabel("share of replications")
+    est = proportion(int(consensus.sum()), n)
+    if n:
+        lo, hi = est["ci95"]
+        ax.set_title(f"consensus in {_pct(est['p'])} of runs (95% CI {_pct(lo)}–{_pct(hi)}); "
+                     f"median round {when.median():g}" if len(when) else "no run reached consensus",
+                     loc="left", fontsize=8.5, color="#444444")
+    legend_below(fig, legend_spec, ax.get_legend_handles_labels()[0], ncol=3)
+    fig.suptitle("Round in which the declaration was agreed")
+    corner_note(fig, scenario, _n_note(df))
+    return fig
+
+
+# ---------------------------------------------------------------- one replication's trajectories
+def _trajectory_frames(model: NegotiationModel) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from .agents import MemberState
+
+    drafts = model.datacollector.get_model_vars_dataframe()
+    members = model.datacollector.get_agenttype_vars_dataframe(MemberState).reset_index()
+    members["round"] = members["Step"].astype(int)
+    return drafts, members
+
+
+@_styled
+def plot_trajectories(model: NegotiationModel) -> Figure:
+    """How positions converge (or not) on the chair's drafts in one replayed replication."""
+    scenario = model.scenario_config
+    if model.datacollector is None:
+        raise ValueError("plot_trajectories needs a model run with collect=True (see example_replication)")
+    drafts, members = _trajectory_frames(model)
+    issues = list(scenario.issues)
+    colours = member_colours(scenario)
+    voting = {code: m.voting for code, m in scenario.members.items()}
+    rounds = scenario.protocol.rounds
+    out = model.outcome
+    nrows, ncols = _issue_grid(len(issues))
+    fig = _new_figure(4.3 * ncols, 3.5 * nrows + 1.3 + NOTE_STRIP_IN)
+    grid, legend_spec = grid_with_legend_row(fig, nrows, ncols)
+    axes = [[fig.add_subplot(grid[r, c]) for c in range(ncols)] for r in range(nrows)]
+
+    for i, name in enumerate(issues):
+        ax = axes[i // ncols][i % ncols]
+        issue = scenario.issues[name]
+        for code, rows in members.groupby("code", sort=False):
+            rows = rows.sort_values("round")
+            (line,) = ax.plot(rows["round"], rows[f"position_{name}"], color=colours[code], lw=0.9,
+                              alpha=0.75, ls="-" if voting[code] else "--", zorder=2)
+            line.set_gid(f"member:{code}")
+        ax.plot(drafts["round"], drafts[f"draft_{name}"], color="black", lw=2.6, marker="o", ms=4.5,
+                zorder=4)
+        level = out.levels.get(name, float("nan"))
+        if out.agreement_round is not None and not math.isnan(level):
+            ax.plot([out.agreement_round], [level], marker="*", ms=16, color="white",
+                    markeredgecolor="black", markeredgewidth=1.2, zorder=5)
+            status = f"agreed at {level:.1f} in round {out.agreement_round}"
+        else:
+            status = "not agreed"
+        ax.axvline(rounds, color="black", ls="--", lw=1.0, zorder=1)
+        ax.set_title(_wrap(issue.label, 44) + f"\n{status}", loc="left", fontsize=9.5)
+        ax.set_xlim(-0.3, rounds + 0.3)
+        ax.set_xticks(range(0, rounds + 1))
+        ax.set_ylim(*SCALE)
+        ax.set_yticks(list(issue.anchors))  # anchors differ per issue, so every panel keeps its labels
+        ax.grid(axis="y", color="#EBEBEB", lw=0.6)
+        ax.set_axisbelow(True)
+        ax.set_xlabel("round (0 = initial positions)")
+        ax.set_ylabel("position / draft (0-100 scale)" if i % ncols == 0 else "")
+    for j in range(len(issues), nrows * ncols):
+        axes[j // ncols][j % ncols].set_axis_off()
+
+    present = [m.bloc for m in scenario.members.values()]
+    handles = bloc_handles(scenario, present, kind="line")
+    handles.append(Line2D([], [], color="black", lw=2.6, marker="o", ms=4.5, label="chair's draft"))
+    handles.append(Line2D([], [], ls="none", marker="*", ms=12, color="white", markeredgecolor="black",
+                          label="agreed level"))
+    handles.append(Line2D([], [], color="black", ls="--", lw=1.0, label=f"deadline (round {rounds})"))
+    if not all(voting.values()):
+        handles.append(Line2D([], [], color="#555555", ls="--", lw=0.9, label="non-voting invitee"))
+    legend_below(fig, legend_spec, handles, ncol=min(5, len(handles)))
+    kind = {"consensus": f"consensus in round {out.agreement_round}",
+            "partial": f"partial text at round {out.agreement_round} (contested issues dropped)",
+            "none": "no agreement by the deadline"}[out.kind]
+    fig.suptitle(f"Positions and drafts in replication {model.replication}: {kind}")
+    corner_note(fig, scenario, f"replication {model.replication} · seed {model.seed}")
+    return fig
+
+
+# ---------------------------------------------------------------- files
+def save_figures(df: pd.DataFrame, scenario: Scenario, example_model: NegotiationModel,
+                 out_dir: Path) -> list[Path]:
+    """Write the four figures as PNG (150 dpi, for review) and SVG (for the paper); return the PNGs."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    figures = {
+        "levels": lambda: plot_levels(df, scenario),
+        "holdouts": lambda: plot_holdouts(df, scenario),
+        "rounds": lambda: plot_rounds(df, scenario),
+        "trajectories": lambda: plot_trajectories(example_model),
+    }
+    pngs = []
+    for stem, build in figures.items():
+        fig = build()
+        with mpl.rc_context(STYLE):
+            for ext in ("png", "svg"):
+                fig.savefig(out_dir / f"{stem}.{ext}", dpi=DPI, facecolor="white")
+        pngs.append(out_dir / f"{stem}.png")
+    return pngs
+
+
+__all__ = ["bloc_colours", "bloc_handles", "corner_note", "holdout_shares", "member_colours",
+           "plot_holdouts", "plot_levels", "plot_rounds", "plot_trajectories", "save_figures"]

@@ -1,0 +1,211 @@
+"""The negotiation round's rules, written once over arrays and used by every engine.
+
+Leading axis R = replications (the Mesa engine runs a batch of one), then n members, then K
+issues. Every rule is a pure function of arrays plus, where it needs randomness, uniform draws
+handed in by the caller (see `seeds.py`), so updates are synchronous and never depend on agent
+order. `play_round` is the one composition of the rules; docs/ODD.md describes it in words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .params import Params
+from .seeds import logistic
+
+
+@dataclass
+class State:
+    """What changes during a negotiation, for R replications."""
+
+    ideal: np.ndarray  # (R, n, K) anchors of the Friedkin-Johnsen update (moved by side payments)
+    position: np.ndarray  # (R, n, K) stated positions
+    objected: np.ndarray  # (R, n) bool: objected to the last draft
+    paid: np.ndarray  # (R, n) bool: has already traded its veto for a side payment
+    on_table: np.ndarray  # (R, K) bool: issues still in the package
+
+    @classmethod
+    def start(cls, ideal: np.ndarray) -> "State":
+        r, n, k = ideal.shape
+        return cls(ideal=ideal.copy(), position=ideal.copy(), objected=np.zeros((r, n), bool),
+                   paid=np.zeros((r, n), bool), on_table=np.ones((r, k), bool))
+
+    def take(self, rows: np.ndarray) -> "State":
+        """The sub-batch of replications `rows` (an index or boolean mask)."""
+        return State(self.ideal[rows], self.position[rows], self.objected[rows], self.paid[rows],
+                     self.on_table[rows])
+
+
+@dataclass
+class RoundResult:
+    """What one round decided, per replication."""
+
+    draft: np.ndarray  # (R, K) the chair's draft package
+    accepts: np.ndarray  # (R, n) bool: member accepted (non-voting members count as accepting)
+    consensus: np.ndarray  # (R,) bool: every voting member accepted the whole package
+    finished: np.ndarray  # (R,) bool: consensus, or the deadline passed
+    agreed: np.ndarray  # (R, K) bool: issue agreed (all of them on consensus; after the fallback, the survivors)
+    holdouts: np.ndarray  # (R, n) bool: objectors of this round's vote on the full package
+    paid_now: np.ndarray  # (R, n) bool: side payments made after this round's failed vote
+    paid_issue: np.ndarray  # (R, n) int: issue index each side payment bought (-1: none)
+
+
+# ---------------------------------------------------------------- the rules
+def compromise(position: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """(R, K) the compromise model: per issue, the mean of positions weighted by `weight` (n, K) or
+    (R, n, K); the plain mean where all weights on an issue are zero."""
+    weight = np.broadcast_to(weight, position.shape)
+    total = weight.sum(axis=1)
+    weighted = (weight * position).sum(axis=1) / np.where(total > 0, total, 1.0)
+    return np.where(total > 0, weighted, position.mean(axis=1))
+
+
+def draft_package(position: np.ndarray, weight: np.ndarray, salience: np.ndarray, objected: np.ndarray,
+                  objector_pull: float) -> np.ndarray:
+    """Chair's draft: the salience x capability compromise of current positions (voting members),
+    moved the fraction `objector_pull` of the way toward where last round's objectors stand
+    (their salience-weighted mean position, per issue). objector_pull = 0 gives the compromise."""
+    draft = compromise(position, weight)
+    if objector_pull == 0 or not objected.any():
+        return draft
+    pull_weight = salience[None, :, :] * objected[:, :, None]
+    objectors = compromise(position, pull_weight)
+    cares = pull_weight.sum(axis=1) > 0  # no objector gives the issue any salience: no pull
+    return np.where(cares, draft + objector_pull * (objectors - draft), draft)
+
+
+def package_distance(draft: np.ndarray, position: np.ndarray, salience: np.ndarray, on_table: np.ndarray) -> np.ndarray:
+    """(R, n) salience-weighted mean gap |draft_k - p_ik| in scale points. The weights are the
+    member's saliences over all issues, so an issue taken off the table counts as a zero gap and
+    dropping issues can only shrink the distance."""
+    gaps = np.abs(draft[:, None, :] - position) * salience[None, :, :] * on_table[:, None, :]
+    total = salience.sum(axis=1)
+    return gaps.sum(axis=2) / np.where(total > 0, total, 1.0)[None, :]
+
+
+def acceptable_distance(round_: int, rounds: int, tolerance: np.ndarray, reservation: np.ndarray,
+                        concession: np.ndarray) -> np.ndarray:
+    """(n,) Faratin time-dependent concession: from `tolerance` in round 1 to `reservation` at the
+    deadline, along tolerance + (reservation - tolerance) * tau ** (1 / beta), tau = (t-1)/(T-1).
+    beta < 1 concedes late (Boulware), beta > 1 early (Conceder)."""
+    tau = 1.0 if rounds == 1 else (round_ - 1) / (rounds - 1)
+    return tolerance + (reservation - tolerance) * tau ** (1.0 / concession)
+
+
+def votes(distance: np.ndarray, allowed: np.ndarray, noise: np.ndarray | float, voting: np.ndarray) -> np.ndarray:
+    """(R, n) accept when distance <= allowed + noise (logit acceptance); non-voting members never block."""
+    return (distance <= allowed[None, :] + noise) | ~voting[None, :]
+
+
+def acceptance_noise(scale: float, u: np.ndarray | None) -> np.ndarray | float:
+    """Logistic noise with the given scale (P(accept) = logistic((allowed - distance) / scale))."""
+    return 0.0 if scale == 0 or u is None else scale * logistic(u)
+
+
+def main_grievance(draft: np.ndarray, position: np.ndarray, salience: np.ndarray, on_table: np.ndarray) -> np.ndarray:
+    """(R, n) index of the issue contributing most to each member's distance from the draft."""
+    gaps = np.abs(draft[:, None, :] - position) * salience[None, :, :]
+    return np.where(on_table[:, None, :], gaps, -1.0).argmax(axis=2)
+
+
+def side_payments(state: State, draft: np.ndarray, objectors: np.ndarray, linkage: np.ndarray,
+                  salience: np.ndarray, u: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Linkage: an objector that has not been paid before sells its veto with probability `linkage`
+    per round. It is compensated off the table (e.g. arms sales, EU backing) and in return gives up
+    its demand on its main grievance: its ideal point and position on that issue move to the draft.
+    Mutates `state`; returns (who was paid, which issue) as (R, n) arrays."""
+    r, n = objectors.shape
+    issue = main_grievance(draft, state.position, salience, state.on_table)
+    if u is None:
+        return np.zeros((r, n), bool), np.full((r, n), -1)
+    paid = objectors & ~state.paid & (u < linkage[None, :])
+    rows, members = np.nonzero(paid)
+    cols = issue[rows, members]
+    state.ideal[rows, members, cols] = draft[rows, cols]
+    state.position[rows, members, cols] = draft[rows, cols]
+    state.paid |= paid
+    return paid, np.where(paid, issue, -1)
+
+
+def friedkin_johnsen(position: np.ndarray, ideal: np.ndarray, influence: np.ndarray, anchoring: np.ndarray) -> np.ndarray:
+    """p(t+1) = Lambda W p(t) + (I - Lambda) x, with Lambda = diag(1 - anchoring), per issue."""
+    susceptible = (1.0 - anchoring)[None, :, None]
+    pulled = np.einsum("ij,rjk->rik", influence, position)
+    return susceptible * pulled + (1.0 - susceptible) * ideal
+
+
+def drop_contested(draft: np.ndarray, position: np.ndarray, salience: np.ndarray, on_table: np.ndarray,
+                   accepts_on) -> np.ndarray:
+    """Deadline fallback 'drop_contested': while some voting member objects and issues remain, drop
+    the issue carrying the largest salience-weighted gap summed over the objectors, then re-vote with
+    the same noise (`accepts_on(on_table) -> accepts`). Dropping only shrinks distances, so this
+    ends. Returns the issues that survive (all False where even an empty package is refused)."""
+    on_table = on_table.copy()
+    accepts = accepts_on(on_table)
+    gaps = np.abs(draft[:, None, :] - position) * salience[None, :, :]
+    while True:
+        failing = ~accepts.all(axis=1) & on_table.any(axis=1)
+        if not failing.any():
+            return on_table & accepts.all(axis=1)[:, None]
+        burden = (gaps * ~accepts[:, :, None]).sum(axis=1)
+        worst = np.where(on_table, burden, -1.0).argmax(axis=1)
+        rows = np.nonzero(failing)[0]
+        on_table[rows, worst[rows]] = False
+        accepts[rows] = accepts_on(on_table)[rows]
+
+
+# ---------------------------------------------------------------- one round
+def play_round(p: Params, state: State, round_: int, accept_u: np.ndarray | None,
+               linkage_u: np.ndarray | None) -> RoundResult:
+    """Round `round_` (1-based) for every replication in `state`; mutates `state` for those that go on.
+
+    1. the chair drafts; 2. voting members accept or object; 3. all accept -> consensus;
+    4. else, before the deadline, objectors may sell their veto (linkage), then positions move
+    (Friedkin-Johnsen); 5. at the deadline, the fallback decides what survives.
+    """
+    weight = p.capability[:, None] * p.salience * p.voting[:, None]
+    draft = draft_package(state.position, weight, p.salience, state.objected, p.objector_pull)
+    noise = acceptance_noise(p.acceptance_noise, accept_u)
+    allowed = acceptable_distance(round_, p.rounds, p.tolerance, p.reservation, p.concession)
+
+    def accepts_on(on_table: np.ndarray) -> np.ndarray:
+        return votes(package_distance(draft, state.position, p.salience, on_table), allowed, noise, p.voting)
+
+    accepts = accepts_on(state.on_table)
+    consensus = accepts.all(axis=1)
+    holdouts = ~accepts
+    agreed = np.where(consensus[:, None], state.on_table, False)
+    r, n = holdouts.shape
+    paid_now, paid_issue = np.zeros((r, n), bool), np.full((r, n), -1)
+
+    deadline = round_ >= p.rounds
+    if deadline:
+        if p.fallback == "drop_contested":
+            survivors = drop_contested(draft, state.position, p.salience, state.on_table, accepts_on)
+            agreed = np.where(consensus[:, None], agreed, survivors)
+        finished = np.ones(r, bool)
+    else:
+        going_on = ~consensus
+        if going_on.any():
+            rows = np.nonzero(going_on)[0]
+            sub = state.take(rows)
+            u = None if linkage_u is None else linkage_u[rows]
+            paid, issue = side_payments(sub, draft[rows], holdouts[rows], p.linkage, p.salience, u)
+            sub.position = friedkin_johnsen(sub.position, sub.ideal, p.influence, p.anchoring)
+            sub.objected = holdouts[rows]
+            _put(state, rows, sub)
+            paid_now[rows], paid_issue[rows] = paid, issue
+        finished = consensus
+    return RoundResult(draft=draft, accepts=accepts, consensus=consensus, finished=finished, agreed=agreed,
+                       holdouts=holdouts, paid_now=paid_now, paid_issue=paid_issue)
+
+
+def _put(state: State, rows: np.ndarray, sub: State) -> None:
+    state.ideal[rows], state.position[rows] = sub.ideal, sub.position
+    state.objected[rows], state.paid[rows] = sub.objected, sub.paid
+
+
+def needs_linkage_draws(p: Params) -> bool:
+    return bool((p.linkage > 0).any())

@@ -1,0 +1,128 @@
+"""The output folder: manifest first, one Parquet part per finished chunk, resume by what is on disk.
+
+    results/<scenario>/
+      manifest.json          what was run, by what, with which seed (written before any run)
+      scenario.yaml          the fully resolved scenario
+      parts/part-*.parquet   one file per finished chunk, each written to a temp file then renamed
+      replications.parquet   all rows, sorted by replication (and replications.csv)
+      summary.json, figures/
+
+Rerunning the same command resumes: chunks whose part exists are skipped. A folder holding a
+different run is refused (unless --fresh), so two specs are never mixed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import shutil
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .config import ScenarioError
+
+PACKAGES = ("mesa", "numpy", "scipy", "pandas", "pyarrow", "pydantic", "statsmodels", "matplotlib")
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write via a temp file in the same folder and rename, so a kill never leaves half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, data: dict) -> None:
+    _atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2, default=str) + "\n"))
+
+
+def write_text(path: Path, text: str) -> None:
+    _atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def spec_hash(spec: dict) -> str:
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class OutputFolder:
+    """One run's output folder. `spec` identifies the run (scenario hash, seed, replications, engine)."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.parts = self.root / "parts"
+        self.manifest_path = self.root / "manifest.json"
+
+    def existing_manifest(self) -> dict | None:
+        if not self.manifest_path.is_file():
+            return None
+        try:
+            return json.loads(self.manifest_path.read_text())
+        except json.JSONDecodeError:
+            return None
+
+    def prepare(self, spec: dict, manifest: dict, fresh: bool) -> dict:
+        """Create or reopen the folder; returns the manifest in force (an existing one on resume)."""
+        old = self.existing_manifest()
+        if old and not fresh and old.get("spec_hash") != spec_hash(spec):
+            raise ScenarioError(
+                f"{self.root}: this folder holds a different run (spec {old.get('spec_hash')}: "
+                f"{json.dumps(old.get('spec'))}), not {json.dumps(spec)}. "
+                f"Use --fresh to replace it, or --out to write elsewhere.")
+        if fresh and self.root.exists():
+            for child in ("parts", "figures"):
+                shutil.rmtree(self.root / child, ignore_errors=True)
+            old = None
+        self.parts.mkdir(parents=True, exist_ok=True)
+        for stale in self.parts.glob(".*.tmp"):
+            stale.unlink()
+        if old:
+            return old
+        manifest = {"spec": spec, "spec_hash": spec_hash(spec), **manifest, "created": _now(),
+                    "completed": None}
+        write_json(self.manifest_path, manifest)
+        return manifest
+
+    def done_chunks(self) -> set[int]:
+        """First replication of every chunk whose part file is on disk."""
+        return {int(p.stem.split("-")[1]) for p in self.parts.glob("part-*.parquet")}
+
+    def write_part(self, first: int, table: pa.Table) -> None:
+        _atomic_write(self.parts / f"part-{first:09d}.parquet", lambda tmp: pq.write_table(table, tmp))
+
+    def combined(self, schema: pa.Schema) -> pa.Table:
+        """All part files as one table, sorted by replication, duplicates (if any) dropped."""
+        files = sorted(self.parts.glob("part-*.parquet"))
+        tables = [pq.read_table(f, schema=schema) for f in files]
+        table = pa.concat_tables(tables) if tables else schema.empty_table()
+        table = table.sort_by("replication")
+        return table
+
+    def finish(self, manifest: dict, table: pa.Table) -> None:
+        pq.write_table(table, self.root / ".replications.parquet.tmp")
+        os.replace(self.root / ".replications.parquet.tmp", self.root / "replications.parquet")
+        frame = table.to_pandas()
+        for column in ("holdouts", "side_payments"):
+            frame[column] = frame[column].map(" ".join)
+        write_text(self.root / "replications.csv", frame.to_csv(index=False))
+        write_json(self.manifest_path, manifest | {"completed": _now()})
+
+
+def environment() -> dict:
+    """Package versions and interpreter, for the manifest."""
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return {"python": sys.version.split()[0], "platform": platform.platform(), "packages": versions}
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

@@ -1,0 +1,47 @@
+"""Shared fixtures: the tiny test summit, and a factory for hand-built scenarios."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+
+from model.config import Scenario, load_scenario, validate
+
+DATA = Path(__file__).parent / "data"
+TINY = DATA / "tiny.yaml"
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def tiny() -> Scenario:
+    return load_scenario(TINY)
+
+
+def make_scenario(ideals: dict[str, dict[str, float]], *, salience: float = 1.0, capability=None,
+                  protocol: dict | None = None, defaults: dict | None = None, members: dict | None = None,
+                  replications: int = 50, seed: int = 11) -> Scenario:
+    """A scenario from fixed ideal points {member: {issue: x}}; every member in one bloc unless set.
+
+    Noise, objector pull and linkage are off unless `protocol` / `defaults` turn them on, so the
+    rules can be checked against closed forms."""
+    issues = sorted({k for row in ideals.values() for k in row})
+    raw = {
+        "name": "handmade",
+        "issues": {k: {"label": k, "anchors": {0: "low", 100: "high"}} for k in issues},
+        "blocs": {"A": {"label": "A"}, "B": {"label": "B"}},
+        "member_defaults": {"anchoring": 0.5, "concession": 1.0, "tolerance": 5.0, "reservation": 20.0,
+                            "linkage": 0.0} | (defaults or {}),
+        "members": {},
+        "protocol": {"rounds": 6, "acceptance_noise": 0.0, "objector_pull": 0.0,
+                     "fallback": "no_declaration"} | (protocol or {}),
+        "run": {"replications": replications, "seed": seed},
+    }
+    for i, (code, row) in enumerate(ideals.items()):
+        raw["members"][code] = {
+            "name": code, "bloc": "A",
+            "capability": (capability or {}).get(code, 1.0),
+            "ideal": dict(row), "salience": {k: salience for k in issues},
+        } | copy.deepcopy((members or {}).get(code, {}))
+    return validate(raw, "<test>")
