@@ -119,7 +119,8 @@ class NegotiationModel(mesa.Model):
 
 def _collector(issues: tuple[str, ...]) -> mesa.DataCollector:
     """Per round: the chair's draft and who objected; per member: positions and its vote."""
-    model_reporters = {"round": "round", "objectors": lambda m: " ".join(m.objectors)}
+    model_reporters = {"round": "round", "objectors": lambda m: " ".join(m.objectors),
+                       "consensus": lambda m: m.outcome.consensus}
     model_reporters |= {f"draft_{i}": (lambda m, i=i: m.chair.draft.get(i, float("nan"))) for i in issues}
     agent_reporters = {"code": "code", "bloc": "bloc", "accepts": "accepts"}
     agent_reporters |= {f"position_{i}": (lambda a, i=i: a.position[i]) for i in issues}

@@ -9,10 +9,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from functools import lru_cache
+
 from .config import SCALE, Pert, Scenario, TruncNormal, Uniform
 from .seeds import Purpose, scaled_beta_ppf, truncnormal_ppf, uniforms
 
 FIXED, UNIFORM, PERT, TRUNCNORMAL = range(4)
+QUANTILE_POINTS = 4097  # inverse-CDF table size: draws are within 1/4096 of the exact CDF (KS distance)
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ class Params:
     influence: np.ndarray  # (n, n) row-stochastic influence matrix W
     ideal_kind: np.ndarray  # (n, K) FIXED | UNIFORM | PERT | TRUNCNORMAL
     ideal_args: np.ndarray  # (4, n, K): fixed=(x,..), uniform=(low,high,..), pert=(low,mode,high,.), truncnormal=(mean,sd,low,high)
+    ideal_quantiles: np.ndarray  # (n*K, QUANTILE_POINTS) inverse CDF of each ideal point on a uniform grid
     rounds: int
     acceptance_noise: float
     objector_pull: float
@@ -53,17 +57,20 @@ class Params:
         return np.where(kind == PERT, a[1], mid)
 
     def draw_ideals(self, key: np.ndarray, first: int, count: int) -> np.ndarray:
-        """(count, n, K) ideal points of replications first .. first+count-1 (randomness contract)."""
-        u = uniforms(key, Purpose.IDEAL, 0, first, count, self.n * self.k).reshape(count, self.n, self.k)
-        kind, a = self.ideal_kind, self.ideal_args
-        out = np.broadcast_to(a[0], u.shape).copy()
-        for code, ppf in ((UNIFORM, lambda u, a: a[0] + u * (a[1] - a[0])),
-                          (PERT, lambda u, a: scaled_beta_ppf(u, a[0], a[1], a[2])),
-                          (TRUNCNORMAL, lambda u, a: truncnormal_ppf(u, a[0], a[1], a[2], a[3]))):
-            mask = kind == code
-            if mask.any():
-                out[:, mask] = ppf(u[:, mask], a[:, mask])
-        return out
+        """(count, n, K) ideal points of replications first .. first+count-1 (randomness contract).
+
+        Inversion through each distribution's tabulated quantile function, linearly interpolated:
+        exact for fixed and uniform ideals, within 1/4096 of the exact CDF for PERT and truncated
+        normal ones, and ~100x cheaper than evaluating a Beta inverse per draw."""
+        width = self.n * self.k
+        u = uniforms(key, Purpose.IDEAL, 0, first, count, width)
+        position = u * (QUANTILE_POINTS - 1)
+        cell = np.minimum(position.astype(np.intp), QUANTILE_POINTS - 2)
+        frac = position - cell
+        flat = cell + (np.arange(width) * QUANTILE_POINTS)[None, :]
+        table = self.ideal_quantiles.ravel()
+        low, high = table[flat], table[flat + 1]
+        return (low + frac * (high - low)).reshape(count, self.n, self.k)
 
 
 def build_params(scenario: Scenario) -> Params:
@@ -92,6 +99,8 @@ def build_params(scenario: Scenario) -> Params:
         influence=influence_matrix(capability, blocs, infl.self_weight, infl.same_bloc_weight),
         ideal_kind=kind,
         ideal_args=args,
+        ideal_quantiles=np.vstack([_quantiles(int(c), tuple(a)) for c, a in
+                                   zip(kind.ravel(), args.reshape(4, -1).T)]),
         rounds=scenario.protocol.rounds,
         acceptance_noise=scenario.protocol.acceptance_noise,
         objector_pull=scenario.protocol.objector_pull,
@@ -119,6 +128,24 @@ def _ideal_arrays(scenario: Scenario, codes, issues) -> tuple[np.ndarray, np.nda
             else:
                 kind[i, j], args[0, i, j] = FIXED, clip(ideal)
     return kind, args
+
+
+@lru_cache(maxsize=4096)
+def _quantiles(kind: int, args: tuple[float, ...]) -> np.ndarray:
+    """The exact inverse CDF of one ideal-point distribution at QUANTILE_POINTS evenly spaced levels."""
+    u = np.linspace(0.0, 1.0, QUANTILE_POINTS)
+    a = np.array(args)[:, None]
+    if kind == FIXED:
+        values = np.full_like(u, a[0, 0])
+    elif kind == UNIFORM:
+        values = a[0] + u * (a[1] - a[0])
+    elif kind == PERT:
+        values = scaled_beta_ppf(u, a[0], a[1], a[2])
+    else:
+        values = truncnormal_ppf(u, a[0], a[1], a[2], a[3])
+    values = np.asarray(values, dtype=float).ravel()
+    values.flags.writeable = False
+    return values
 
 
 def _capability(scenario: Scenario, codes) -> np.ndarray:

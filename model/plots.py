@@ -31,6 +31,7 @@ from matplotlib.figure import Figure
 from matplotlib.gridspec import GridSpec, SubplotSpec
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.transforms import offset_copy
 
 from .config import SCALE, Scenario
 from .stats import proportion
@@ -39,13 +40,14 @@ if TYPE_CHECKING:
     from .negotiation import NegotiationModel
 
 # Okabe & Ito (2008), "Color Universal Design"; black is left out: it is the chair's draft.
-OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7")
+# Yellow goes last: thin yellow lines are hard to see on white, so it is used only from the 7th bloc.
+OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#F0E442")
 # after the seven hues, further blocs get distinguishable greys rather than re-used hues
 EXTRA_GREYS = ("#7F7F7F", "#B3B3B3", "#4D4D4D", "#D9D9D9")
 NEUTRAL = "#6E6E6E"  # histogram bars: not a bloc
 NOTE_GREY = "#7A7A7A"
 DPI = 150
-NOTE_STRIP_IN = 0.28  # inches kept free at the bottom of every figure for the corner note
+NOTE_STRIP_IN = 0.28  # inches added to every figure's height for the corner note row
 
 STYLE = {
     "font.size": 9.5,
@@ -157,6 +159,41 @@ def _issue_grid(k: int, max_cols: int = 3) -> tuple[int, int]:
 
 
 # ---------------------------------------------------------------- agreed levels
+KEY_FONT = 8.0
+KEY_LINE_PT = KEY_FONT * 1.4  # baseline-to-baseline distance of the key's wrapped lines
+KEY_GAP_PT = 2.5  # extra space between two anchors
+KEY_HEADER = "Communiqué phrasing at the anchors (x ticks):"
+KEY_CHARS = 72  # fits the key column of the 12-inch figure with a margin for wide glyphs
+
+
+def _anchor_key_lines(anchors: dict[float, str]) -> list[tuple[str, list[str]]]:
+    """(level, wrapped phrase lines) per anchor: the phrasing a reader needs to interpret a level."""
+    return [(f"{level:g}", textwrap.wrap(phrase, KEY_CHARS, break_long_words=False))
+            for level, phrase in anchors.items()]
+
+
+def _key_height_pt(key: list[tuple[str, list[str]]]) -> float:
+    return 1.6 * KEY_LINE_PT + sum(len(lines) * KEY_LINE_PT + KEY_GAP_PT for _, lines in key)
+
+
+def _draw_anchor_key(fig: Figure, ax, key: list[tuple[str, list[str]]]) -> None:
+    """The anchor phrasings as a two-column key (level right-aligned, phrase with a hanging indent)."""
+    ax.text(0.0, 1.0, KEY_HEADER, transform=ax.transAxes, va="top", ha="left", fontsize=KEY_FONT + 0.5,
+            fontweight="bold")
+    y = -1.6 * KEY_LINE_PT
+
+    def put(dx: float, text: str, **kw) -> None:
+        where = offset_copy(ax.transAxes, fig=fig, x=dx, y=y, units="points")
+        ax.text(0.0, 1.0, text, transform=where, va="top", fontsize=KEY_FONT, **kw)
+
+    for level, lines in key:
+        put(18, level, ha="right", fontweight="bold")
+        for line in lines:  # one Text per line: exact, even spacing whatever the font metrics
+            put(24, line, ha="left")
+            y -= KEY_LINE_PT
+        y -= KEY_GAP_PT
+
+
 @_styled
 def plot_levels(df: pd.DataFrame, scenario: Scenario, bin_width: float = 2.0) -> Figure:
     """Where the agreed text lands on each issue, read against the communiqué phrasings it means.
@@ -168,15 +205,9 @@ def plot_levels(df: pd.DataFrame, scenario: Scenario, bin_width: float = 2.0) ->
     issues = list(scenario.issues)
     n = len(df)
     observed = scenario.observed.levels if scenario.observed else {}
-    key_chars = 74
-    key_texts = []
-    for name in issues:
-        lines = [_wrap(f"{level:g}  {phrase}", key_chars, indent="      ")
-                 for level, phrase in scenario.issues[name].anchors.items()]
-        key_texts.append("\n".join(lines))
-    heights = [max(2.35, 0.55 + 0.158 * (t.count("\n") + 1)) for t in key_texts]
-    width = 12.0
-    fig = _new_figure(width, 0.75 + sum(heights) + NOTE_STRIP_IN)
+    keys = [_anchor_key_lines(scenario.issues[name].anchors) for name in issues]
+    heights = [max(2.35, 0.45 + _key_height_pt(k) / 72) for k in keys]
+    fig = _new_figure(12.0, 0.75 + sum(heights) + NOTE_STRIP_IN)
     grid = fig.add_gridspec(len(issues), 2, width_ratios=[1.2, 1.0], height_ratios=heights)
     bins = np.arange(SCALE[0], SCALE[1] + bin_width, bin_width)
 
@@ -197,32 +228,36 @@ def plot_levels(df: pd.DataFrame, scenario: Scenario, bin_width: float = 2.0) ->
             ax.axvline(level, color="#A0A0A0", lw=0.9, ls=":", zorder=1)
         ax.set_xticks(list(issue.anchors))
         ax.set_xticks(np.arange(SCALE[0], SCALE[1] + 1, 5), minor=True)
-        ax.set_title(issue.label, loc="left", fontweight="bold")
+        ax.set_title(issue.label, loc="left", fontweight="bold", pad=29)
         ax.set_ylabel(f"share of replications\n(per {bin_width:g}-point bin)")
+        # the headroom above the bars is for labels: no ticks there, and never a tick above 100%
+        ticks = mpl.ticker.MaxNLocator(nbins=5).tick_values(0, top)
+        ax.set_yticks([t for t in ticks if t <= min(top * 1.1, 1.0)])
+        ax.yaxis.set_major_formatter(mpl.ticker.PercentFormatter(xmax=1.0, decimals=0))
         ax.set_xlabel("agreed level (0-100 scale)" if row == len(issues) - 1 else "")
 
         obs = observed.get(name)
         not_agreed = proportion(int((~agreed).sum()), n)
         lo, hi = not_agreed["ci95"]
-        note = (f"not agreed in {_pct(not_agreed['p'])} of runs ({not_agreed['k']:,}/{n:,})\n"
-                f"95% CI {_pct(lo)}–{_pct(hi)}") if n else "no replications"
-        # the note goes to the side away from the observed line (or away from the mass)
-        centre = float(np.mean(levels)) if len(levels) else 50.0
-        note_left = (obs >= 50) if obs is not None else centre >= 50
-        ax.text(0.015 if note_left else 0.985, 0.96, note, transform=ax.transAxes, va="top",
-                ha="left" if note_left else "right", fontsize=8.5,
-                bbox=dict(boxstyle="round,pad=0.3", fc="white", ec="#BBBBBB", lw=0.6), zorder=5)
+        note = (f"not agreed in {_pct(not_agreed['p'])} of runs ({not_agreed['k']:,}/{n:,};"
+                f" 95% CI {_pct(lo)}–{_pct(hi)})") if n else "no replications"
+        if len(levels):
+            q1, med, q3 = np.percentile(levels, [25, 50, 75])
+            note += f"\nagreed level when agreed: median {med:.1f}, IQR {q1:.1f}–{q3:.1f}"
+        else:
+            note += "\nnever agreed"
+        # a subtitle line between the title and the axes: stated in the panel, never over the bars
+        ax.text(0.0, 1.0, note, transform=offset_copy(ax.transAxes, fig=fig, y=3, units="points"),
+                va="bottom", ha="left", fontsize=8.5, color="#444444", linespacing=1.3)
         if obs is not None:
             ax.axvline(obs, color="black", lw=2.0, zorder=4)
             ax.plot([obs], [top * 1.55], marker="v", color="black", ms=7, clip_on=False, zorder=4)
             right = obs <= 85  # label right of the line unless it would leave the panel
             ax.text(obs + (1.2 if right else -1.2), top * 1.5, f"observed ({obs:g})",
-                    ha="left" if right else "right", va="top", fontsize=8.5, zorder=5)
+                    ha="left" if right else "right", va="top", fontsize=8.5, zorder=5,
+                    bbox=dict(boxstyle="square,pad=0.15", fc="white", ec="none"))
 
-        key.text(0.0, 1.0, "Communiqué phrasing at the anchors (x ticks):", transform=key.transAxes,
-                 va="top", ha="left", fontsize=8.5, fontweight="bold")
-        key.text(0.0, 0.9, key_texts[row], transform=key.transAxes, va="top", ha="left", fontsize=8,
-                 linespacing=1.25)
+        _draw_anchor_key(fig, key, keys[row])
 
     fig.suptitle("Agreed level per issue across replications")
     corner_note(fig, scenario, _n_note(df))
@@ -276,7 +311,7 @@ def plot_holdouts(df: pd.DataFrame, scenario: Scenario, top: int = 15) -> Figure
         ax.set_yticks(y, names)
         ax.invert_yaxis()
         for yi, (_, r) in zip(y, shown.iterrows()):
-            ax.text(r["high"] + 0.01, yi, f"{_pct(r['share'])} ({r['k']:,})", va="center", ha="left",
+            ax.text(r["high"] + 0.01, yi, f"{_pct(r['share'])} ({r['k']:,}/{n:,})", va="center", ha="left",
                     fontsize=8)
         ax.set_xlim(0, min(1.0, float(shown["high"].max())) * 1.22 + 0.02)
         ax.xaxis.set_major_formatter(mpl.ticker.PercentFormatter(xmax=1.0, decimals=0))
@@ -312,12 +347,12 @@ def plot_rounds(df: pd.DataFrame, scenario: Scenario) -> Figure:
     ax = fig.add_subplot(grid[0, 0])
     x_rounds = np.arange(1, rounds + 1)
     share = per_round.to_numpy() / n if n else np.zeros(rounds)
-    ax.bar(x_rounds, share, width=0.75, color=NEUTRAL, edgecolor="white", label="consensus in round")
+    ax.bar(x_rounds, share, width=0.75, color=NEUTRAL, edgecolor="white", label="consensus, by round")
     miss_share = {kind: (k / n if n else 0.0) for kind, k in misses.items()}
     x_miss = {"partial": rounds + 1.5, "none": rounds + 2.5}
     styles = {"partial": dict(color="#C8C8C8", hatch="///", edgecolor="#333333",
-                              label="no consensus: partial text (contested issues dropped)"),
-              "none": dict(color="white", hatch="xx", edgecolor="#333333", label="no consensus: no text")}
+                              label="no consensus: partial text"),
+              "none": dict(color="white", hatch="xx", edgecolor="#333333", label="no consensus: nothing agreed")}
     for kind, x in x_miss.items():
         ax.bar([x], [miss_share[kind]], width=0.75, linewidth=0.8, **styles[kind])
     ymax = max(float(share.max()), *miss_share.values(), 0.02)
@@ -337,9 +372,10 @@ def plot_rounds(df: pd.DataFrame, scenario: Scenario) -> Figure:
     est = proportion(int(consensus.sum()), n)
     if n:
         lo, hi = est["ci95"]
-        ax.set_title(f"consensus in {_pct(est['p'])} of runs (95% CI {_pct(lo)}–{_pct(hi)}); "
-                     f"median round {when.median():g}" if len(when) else "no run reached consensus",
-                     loc="left", fontsize=8.5, color="#444444")
+        median = f"; median round {when.median():g}" if len(when) else ""
+        ax.set_title(f"consensus in {_pct(est['p'])} of runs (95% CI {_pct(lo)}–{_pct(hi)}){median}\n"
+                     "partial: only the uncontested issues adopted at the deadline; none: nothing agreed",
+                     loc="left", fontsize=8.5, color="#444444", linespacing=1.3)
     legend_below(fig, legend_spec, ax.get_legend_handles_labels()[0], ncol=3)
     fig.suptitle("Round in which the declaration was agreed")
     corner_note(fig, scenario, _n_note(df))
@@ -378,8 +414,8 @@ def plot_trajectories(model: NegotiationModel) -> Figure:
         issue = scenario.issues[name]
         for code, rows in members.groupby("code", sort=False):
             rows = rows.sort_values("round")
-            (line,) = ax.plot(rows["round"], rows[f"position_{name}"], color=colours[code], lw=0.9,
-                              alpha=0.75, ls="-" if voting[code] else "--", zorder=2)
+            (line,) = ax.plot(rows["round"], rows[f"position_{name}"], color=colours[code],
+                              lw=0.9 if len(voting) > 10 else 1.6, alpha=0.75, ls="-" if voting[code] else "--", zorder=2)
             line.set_gid(f"member:{code}")
         ax.plot(drafts["round"], drafts[f"draft_{name}"], color="black", lw=2.6, marker="o", ms=4.5,
                 zorder=4)
@@ -391,7 +427,7 @@ def plot_trajectories(model: NegotiationModel) -> Figure:
         else:
             status = "not agreed"
         ax.axvline(rounds, color="black", ls="--", lw=1.0, zorder=1)
-        ax.set_title(_wrap(issue.label, 44) + f"\n{status}", loc="left", fontsize=9.5)
+        ax.set_title(_wrap(issue.label, 52) + f"\n{status}", loc="left", fontsize=9.5)
         ax.set_xlim(-0.3, rounds + 0.3)
         ax.set_xticks(range(0, rounds + 1))
         ax.set_ylim(*SCALE)

@@ -11,8 +11,10 @@ def proportion(k: int, n: int) -> dict:
     """k/n with its Wilson score interval (good coverage at small n and near 0 or 1)."""
     if n == 0:
         return {"k": 0, "n": 0, "p": None, "ci95": [None, None], "method": "wilson"}
+    p = k / n
     low, high = proportion_confint(k, n, alpha=1 - CONFIDENCE, method="wilson")
-    return {"k": int(k), "n": int(n), "p": k / n, "ci95": [float(low), float(high)], "method": "wilson"}
+    # the Wilson interval always contains k/n; min/max only undo rounding at k = 0 or k = n
+    return {"k": int(k), "n": int(n), "p": p, "ci95": [min(float(low), p), max(float(high), p)], "method": "wilson"}
 
 
 def fmt_share(est: dict) -> str:

@@ -45,8 +45,10 @@ def test_main_job_writes_every_file(tiny_run):
 def test_rerun_resumes_and_changed_spec_is_refused(tiny_run):
     out, _ = tiny_run
     before = pd.read_parquet(out / "replications.parquet")
-    again = cli(str(TINY), "--runs", "30", "--seed", "5", "--workers", "1", "--out", str(out), "--quiet")
+    stamps = {p: p.stat().st_mtime_ns for p in (out / "parts").iterdir()}
+    again = cli(str(TINY), "--runs", "30", "--seed", "5", "--workers", "1", "--out", str(out))
     assert again.returncode == 0 and "resuming: 30 of 30" in again.stderr
+    assert {p: p.stat().st_mtime_ns for p in (out / "parts").iterdir()} == stamps  # nothing rerun
     pd.testing.assert_frame_equal(before, pd.read_parquet(out / "replications.parquet"))
     other = cli(str(TINY), "--runs", "30", "--seed", "6", "--out", str(out), "--quiet")
     assert other.returncode == 2 and "different run" in other.stderr and "--fresh" in other.stderr
@@ -69,7 +71,7 @@ def test_interrupted_run_keeps_finished_chunks_and_resumes_to_the_same_table(tin
     for part in parts[1::2]:  # as if the run had died with these chunks unfinished
         part.unlink()
     (target / "replications.parquet").unlink()
-    again = cli(str(TINY), "--runs", "30", "--seed", "5", "--workers", "2", "--out", str(target), "--quiet")
+    again = cli(str(TINY), "--runs", "30", "--seed", "5", "--workers", "2", "--out", str(target))
     assert again.returncode == 0 and "resuming" in again.stderr
     pd.testing.assert_frame_equal(pd.read_parquet(out / "replications.parquet"),
                                   pd.read_parquet(target / "replications.parquet"))
@@ -148,3 +150,29 @@ def test_bad_command_lines_exit_2_with_one_clear_message(tmp_path, args, expecte
 def test_help_shows_examples():
     done = cli("--help")
     assert done.returncode == 0 and "examples:" in done.stdout and "--replay" in done.stdout
+
+
+def test_ctrl_c_keeps_finished_chunks_and_the_same_command_resumes(tmp_path):
+    import signal
+    import time
+
+    from model.batch import run_chunk, to_frame
+    from model.config import load_scenario
+
+    out = tmp_path / "ctrl-c"
+    args = [sys.executable, str(REPO / "run.py"), str(TINY), "--runs", "3000", "--seed", "8", "--workers", "1",
+            "--out", str(out), "--quiet"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    deadline = time.monotonic() + 120
+    while not list((out / "parts").glob("part-*.parquet")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "run the same command again to resume" in err and "Traceback" not in err
+    kept = list((out / "parts").glob("part-*.parquet"))
+    assert 0 < len(kept) < 12 and all(pd.read_parquet(p).shape[0] == 250 for p in kept)
+    resumed = subprocess.run(args, capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    expected = to_frame(run_chunk(load_scenario(TINY), 8, 0, 3000))
+    got = pd.read_parquet(out / "replications.parquet")
+    pd.testing.assert_frame_equal(expected, got, check_dtype=False)

@@ -1,0 +1,88 @@
+"""The Mesa model as a Mesa user meets it, and the randomness contract."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from model.agents import Chair, MemberState
+from model.batch import chunks, execute, run_chunk, to_frame
+from model.config import load_scenario
+from model.negotiation import NegotiationModel
+from model.params import build_params
+from model.seeds import Purpose, root_key, uniforms
+
+
+def test_bare_model_is_the_vilnius_baseline_and_runs():
+    model = NegotiationModel()
+    assert len(model.agents_by_type[MemberState]) == 32 and len(model.agents_by_type[Chair]) == 1
+    voting = model.agents_by_type[MemberState].select(lambda a: a.voting)
+    assert len(voting) == 31
+    assert model.seed == load_scenario().run.seed
+    model.run_for(model.params.rounds)
+    assert not model.running and model.outcome.rounds_played <= model.params.rounds
+    frame = model.datacollector.get_model_vars_dataframe()
+    assert len(frame) == model.outcome.rounds_played + 1  # round 0 plus each round played
+
+
+def test_same_seed_same_table_and_chunking_does_not_matter(tiny):
+    whole = to_frame(run_chunk(tiny, 21, 0, 24))
+    again = to_frame(run_chunk(tiny, 21, 0, 24))
+    pd.testing.assert_frame_equal(whole, again)
+    pieces = to_frame(__import__("pyarrow").concat_tables(t for _, t in execute(tiny, 21, chunks(24, 5), 1)))
+    pd.testing.assert_frame_equal(whole, pieces)
+    other_seed = to_frame(run_chunk(tiny, 22, 0, 24))
+    assert not whole["level_ukraine"].equals(other_seed["level_ukraine"])
+
+
+def test_draws_for_a_block_of_replications_equal_draws_one_at_a_time():
+    key = root_key(99)
+    block = uniforms(key, Purpose.ACCEPT, 3, 10, 7, 5)
+    single = np.vstack([uniforms(key, Purpose.ACCEPT, 3, r, 1, 5) for r in range(10, 17)])
+    assert np.array_equal(block, single)
+    assert not np.array_equal(uniforms(key, Purpose.ACCEPT, 4, 10, 1, 5), block[:1])  # rounds differ
+    assert not np.array_equal(uniforms(key, Purpose.LINKAGE, 3, 10, 1, 5), block[:1])  # purposes differ
+
+
+def test_ideal_draws_respect_their_distributions(tiny):
+    p = build_params(tiny)
+    draws = p.draw_ideals(root_key(1), 0, 20_000)
+    aaa, bbb, ccc = draws[:, 0, 0], draws[:, 1, 0], draws[:, 2, 0]
+    assert aaa.min() >= 20 and aaa.max() <= 40 and aaa.mean() == pytest.approx(30, abs=0.3)  # uniform
+    assert bbb.min() >= 50 and bbb.max() <= 75
+    assert bbb.mean() == pytest.approx((50 + 4 * 60 + 75) / 6, abs=0.2)  # PERT mean
+    assert ccc.min() >= 60 and ccc.max() <= 100  # truncated normal
+    assert (draws[:, :, 1] == p.nominal_ideal[:, 1]).all()  # fixed spending ideals
+    assert np.array_equal(p.draw_ideals(root_key(1), 100, 5), draws[100:105])
+
+
+def test_bloc_shift_moves_ideals_and_stays_on_the_scale(tiny):
+    shifted = build_params(load_scenario("tests/data/tiny.yaml", ["blocs.B.shift.ukraine=30"]))
+    assert shifted.nominal_ideal[2, 0] == 100.0  # CCC: 80 + 30, clipped
+    assert shifted.nominal_ideal[0, 0] == build_params(tiny).nominal_ideal[0, 0]  # bloc A untouched
+
+
+def test_mesa_batch_run_drives_the_model():
+    import mesa
+
+    from .conftest import TINY
+
+    rows = mesa.batch_run(NegotiationModel, parameters={"scenario": str(TINY)}, rng=[1, 2],
+                          max_steps=10, number_processes=1, display_progress=False)
+    assert {row["RunId"] for row in rows} == {0, 1}
+    assert {"round", "consensus", "position_ukraine"} <= set(rows[0])  # model and member reporters
+    direct = NegotiationModel(str(TINY), rng=2)
+    direct.run_for(10)
+    assert rows[-1]["consensus"] == direct.outcome.consensus and rows[-1]["round"] == direct.round
+
+
+def test_tabulated_inversion_follows_the_exact_distributions(tiny):
+    from scipy import stats
+
+    p = build_params(tiny)
+    draws = p.draw_ideals(root_key(2), 0, 40_000)
+    pert = stats.beta(1 + 4 * (60 - 50) / 25, 1 + 4 * (75 - 60) / 25, loc=50, scale=25)  # BBB
+    trunc = stats.truncnorm((60 - 80) / 10, (100 - 80) / 10, loc=80, scale=10)  # CCC
+    for sample, exact in ((draws[:, 1, 0], pert), (draws[:, 2, 0], trunc)):
+        assert stats.kstest(sample, exact.cdf).pvalue > 0.001

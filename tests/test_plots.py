@@ -1,0 +1,128 @@
+"""Figures: files are written, holdout bars show the shares in the results, bloc colours agree."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from unittest import mock
+
+import matplotlib.colors as mcolors
+import pytest
+from matplotlib.patches import Rectangle
+from matplotlib.text import Text
+
+from model import plots
+from model.batch import example_replication, run_chunk, to_frame
+from model.config import load_scenario
+
+TINY = Path(__file__).parent / "data" / "tiny.yaml"
+REPLICATIONS = 30
+
+
+@pytest.fixture(scope="module")
+def scenario():
+    return load_scenario(TINY)
+
+
+@pytest.fixture(scope="module")
+def frame(scenario):
+    return to_frame(run_chunk(scenario, scenario.run.seed, 0, REPLICATIONS))
+
+
+@pytest.fixture(scope="module")
+def example(scenario):
+    return example_replication(scenario, scenario.run.seed, 0)
+
+
+def test_save_figures_writes_png_and_svg(tmp_path, frame, scenario, example):
+    out = tmp_path / "figures" / "nested"
+    pngs = plots.save_figures(frame, scenario, example, out)
+    stems = ["levels", "holdouts", "rounds", "trajectories"]
+    assert pngs == [out / f"{stem}.png" for stem in stems]
+    for stem in stems:
+        for ext in ("png", "svg"):
+            path = out / f"{stem}.{ext}"
+            assert path.is_file() and path.stat().st_size > 1000, path
+    assert all(p.read_bytes().startswith(b"\x89PNG") for p in pngs)
+
+
+def test_holdout_bars_equal_shares_from_the_frame(frame, scenario):
+    # independent count: in how many rows does each code appear in `holdouts`
+    expected = {code: sum(code in list(h) for h in frame["holdouts"]) / len(frame) for code in scenario.members}
+    fig = plots.plot_holdouts(frame, scenario)
+    bars = {p.get_gid().removeprefix("holdout:"): p.get_width() for p in fig.findobj(Rectangle)
+            if (p.get_gid() or "").startswith("holdout:")}
+    assert bars, "the tiny scenario has holdouts; some bars must be drawn"
+    assert set(bars) == {code for code, share in expected.items() if share > 0}
+    for code, width in bars.items():
+        assert width == pytest.approx(expected[code])
+    # sorted descending from the top of the axis
+    ax = next(a for a in fig.axes if a.patches)
+    heights = [p.get_width() for p in sorted((p for p in ax.patches if p.get_gid()), key=lambda p: p.get_y())]
+    assert heights == sorted(heights, reverse=True)
+
+
+def test_holdouts_top_limits_the_bars(frame, scenario):
+    fig = plots.plot_holdouts(frame, scenario, top=1)
+    assert len([p for p in fig.findobj(Rectangle) if (p.get_gid() or "").startswith("holdout:")]) == 1
+
+
+def test_bloc_colours_agree_across_figures(frame, scenario, example):
+    mapping = plots.bloc_colours(scenario)
+    assert list(mapping) == list(scenario.blocs)
+    assert len(set(mapping.values())) == len(mapping)
+    bloc_of = {code: m.bloc for code, m in scenario.members.items()}
+
+    bar_colour = {}
+    for p in plots.plot_holdouts(frame, scenario).findobj(Rectangle):
+        gid = p.get_gid() or ""
+        if gid.startswith("holdout:"):
+            bar_colour[gid.removeprefix("holdout:")] = mcolors.to_hex(p.get_facecolor())
+    line_colour = {}
+    for line in plots.plot_trajectories(example).findobj(lambda a: (getattr(a, "get_gid", lambda: None)() or "")
+                                                         .startswith("member:")):
+        code = line.get_gid().removeprefix("member:")
+        line_colour.setdefault(code, set()).add(mcolors.to_hex(line.get_color()))
+
+    assert bar_colour and line_colour
+    for code, colour in bar_colour.items():
+        assert colour == mcolors.to_hex(mapping[bloc_of[code]])
+    for code, colours in line_colour.items():
+        assert colours == {mcolors.to_hex(mapping[bloc_of[code]])}
+    # the same bloc gets the same colour in both figures
+    for code in set(bar_colour) & set(line_colour):
+        assert {bar_colour[code]} == line_colour[code]
+
+
+def _drawn_texts(fig):
+    seen, draw = [], Text.draw
+
+    def record(self, renderer):
+        if self.get_visible() and self.get_text().strip():
+            seen.append(self)
+        return draw(self, renderer)
+
+    with mock.patch.object(Text, "draw", record):
+        fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    return [(t, t.get_window_extent(renderer)) for t in seen]
+
+
+def test_no_text_overlaps_or_leaves_the_figure(frame, scenario, example):
+    figures = [plots.plot_levels(frame, scenario), plots.plot_holdouts(frame, scenario),
+               plots.plot_rounds(frame, scenario), plots.plot_trajectories(example)]
+    for fig in figures:
+        boxes = _drawn_texts(fig)
+        for text, box in boxes:
+            assert fig.bbox.x0 - 1 <= box.x0 and box.x1 <= fig.bbox.x1 + 1, text.get_text()
+            assert fig.bbox.y0 - 1 <= box.y0 and box.y1 <= fig.bbox.y1 + 1, text.get_text()
+        for (t1, b1), (t2, b2) in itertools.combinations(boxes, 2):
+            assert not b1.shrunk(0.98, 0.9).overlaps(b2.shrunk(0.98, 0.9)), (t1.get_text(), t2.get_text())
+
+
+def test_figures_leave_no_pyplot_state(frame, scenario):
+    import matplotlib.pyplot as plt
+
+    before = plt.get_fignums()
+    plots.plot_rounds(frame, scenario)
+    assert plt.get_fignums() == before
