@@ -13,6 +13,7 @@ EXAMPLES = """\
 examples:
   python run.py scenarios/baseline.yaml                     # 2,000 runs, all cores, results/baseline/
   python run.py scenarios/baseline.yaml --runs 500 --seed 1 --out results/try
+  python run.py scenarios/baseline.yaml --engine mesa       # the Mesa reference engine (same numbers)
   python run.py scenarios/baseline.yaml --set protocol.rounds=4 --set members.TUR.linkage=0
   python run.py scenarios/baseline.yaml --replay 17         # per-round trace of replication 17
   python run.py scenarios/baseline.yaml --print-config      # the resolved scenario, nothing run
@@ -54,6 +55,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=positive_int, metavar="N", help="worker processes (default: all cores)")
     p.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", dest="overrides",
                    help="override a scenario value (repeatable), e.g. --set protocol.rounds=10")
+    p.add_argument("--engine", choices=("ensemble", "mesa"), default="ensemble",
+                   help="ensemble: many replications at once as array programs (fast, default); "
+                        "mesa: one Mesa model per replication (the reference). Same results either way")
     p.add_argument("--fresh", action="store_true", help="discard results already in the output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary; files only")
     p.add_argument("--print-config", action="store_true", help="print the resolved scenario (after extends and --set) and exit")
@@ -86,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         from model.runner import run_batch
 
         result = run_batch(scenario, seed, out, args.workers or default_workers(), fresh=args.fresh,
-                           quiet=args.quiet, scenario_file=args.scenario, seed_source=source)
+                           quiet=args.quiet, scenario_file=args.scenario, seed_source=source,
+                           engine=args.engine)
     except ScenarioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -9,31 +9,21 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from .config import Scenario
+from .ensemble import run_ensemble
 from .negotiation import NegotiationModel, Outcome
-from .params import build_params
+from .params import params_for
+from .results import results_schema
 
-MAX_CHUNK = 250  # replications per chunk: ~0.5 s of work, small enough for a fine progress bar
-
-
-def results_schema(issues: tuple[str, ...] | list[str]) -> pa.Schema:
-    """Columns of the results table (documented in README, 'Output files')."""
-    fields = [
-        ("seed", pa.int64()), ("replication", pa.int64()), ("consensus", pa.bool_()),
-        ("outcome", pa.string()), ("agreement_round", pa.int32()), ("rounds_played", pa.int32()),
-    ]
-    for issue in issues:
-        fields += [(f"agreed_{issue}", pa.bool_()), (f"level_{issue}", pa.float64())]
-    fields += [("holdouts", pa.list_(pa.string())), ("n_holdouts", pa.int32()),
-               ("side_payments", pa.list_(pa.string())), ("n_side_payments", pa.int32())]
-    return pa.schema(fields)
+ENGINES = ("ensemble", "mesa")
+DEFAULT_ENGINE = "ensemble"  # the faster; equal to the Mesa engine replication by replication
+MAX_CHUNK = {"mesa": 250, "ensemble": 50_000}  # replications per chunk: about a second of work each
 
 
 def outcome_row(seed: int, replication: int, out: Outcome) -> dict:
@@ -47,9 +37,11 @@ def outcome_row(seed: int, replication: int, out: Outcome) -> dict:
     return row
 
 
-def run_chunk(scenario: Scenario, seed: int, first: int, count: int) -> pa.Table:
-    """Play replications first .. first+count-1 with the Mesa engine; one row each."""
-    params = build_params(scenario)
+def run_chunk(scenario: Scenario, seed: int, first: int, count: int, engine: str = "mesa") -> pa.Table:
+    """Play replications first .. first+count-1 with `engine`; one row each."""
+    if engine == "ensemble":
+        return run_ensemble(scenario, seed, first, count)
+    params = params_for(scenario)
     rows = []
     for r in range(first, first + count):
         model = NegotiationModel(scenario, rng=seed, replication=r, collect=False, params=params)
@@ -58,9 +50,9 @@ def run_chunk(scenario: Scenario, seed: int, first: int, count: int) -> pa.Table
     return pa.Table.from_pylist(rows, schema=results_schema(params.issues))
 
 
-def chunk_size(replications: int, workers: int) -> int:
-    """At least four chunks per worker (load balance), at most MAX_CHUNK replications each."""
-    return max(1, min(MAX_CHUNK, math.ceil(replications / (4 * max(workers, 1)))))
+def chunk_size(replications: int, workers: int, engine: str = "mesa") -> int:
+    """At least four chunks per worker (load balance), at most about a second of work each."""
+    return max(1, min(MAX_CHUNK[engine], math.ceil(replications / (4 * max(workers, 1)))))
 
 
 def chunks(replications: int, size: int) -> list[tuple[int, int]]:
@@ -75,16 +67,16 @@ def _single_threaded_worker() -> None:
 
 
 def execute(scenario: Scenario, seed: int, todo: list[tuple[int, int]], workers: int,
-            run: Callable[[Scenario, int, int, int], pa.Table] = run_chunk) -> Iterator[tuple[int, pa.Table]]:
+            engine: str = "mesa") -> Iterator[tuple[int, pa.Table]]:
     """Yield (first, table) per chunk as chunks finish: in-process for one worker, else a spawn-context
     process pool (forking a process with threads can deadlock; the global start method is untouched)."""
     if workers <= 1 or len(todo) <= 1:
         for first, count in todo:
-            yield first, run(scenario, seed, first, count)
+            yield first, run_chunk(scenario, seed, first, count, engine)
         return
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_single_threaded_worker) as pool:
-        pending = {pool.submit(run, scenario, seed, first, count): first for first, count in todo}
+        pending = {pool.submit(run_chunk, scenario, seed, first, count, engine): first for first, count in todo}
         try:
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -111,6 +103,3 @@ def example_replication(scenario: Scenario, seed: int, replication: int = 0) -> 
     model.run_for(model.params.rounds)
     return model
 
-
-__all__ = ["chunk_size", "chunks", "execute", "example_replication", "outcome_row", "results_schema",
-           "run_chunk", "to_frame", "default_workers", "np"]

@@ -16,7 +16,7 @@ import numpy as np
 from . import rules
 from .agents import Chair, MemberState
 from .config import BASELINE, Scenario, load_scenario
-from .params import Params, build_params
+from .params import Params, params_for
 from .seeds import Purpose, fresh_seed, root_key, uniforms
 
 
@@ -46,7 +46,7 @@ class NegotiationModel(mesa.Model):
             The seed used is kept in `self.seed`.
         replication: which replication of that seed to play (see `seeds.py`).
         collect: record per-round data (DataCollector) for plots and traces; off in batch runs.
-        params: precomputed `build_params(scenario)`, to skip rebuilding it in batch runs.
+        params: precomputed arrays for this scenario (default: `params_for(scenario)`, cached).
     """
 
     def __init__(self, scenario: Scenario | str | Path | None = None, rng: int | None = None,
@@ -57,7 +57,7 @@ class NegotiationModel(mesa.Model):
         super().__init__(rng=int(seed))
         self.scenario_config = scenario
         self.seed, self.replication = int(seed), replication
-        self.params = params or build_params(scenario)
+        self.params = params or params_for(scenario)
         self._key = root_key(self.seed)
         self.state = rules.State.start(self.params.draw_ideals(self._key, replication, 1))
         self.round = 0

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from .config import SCALE, Pert, Scenario, TruncNormal, Uniform
 from .seeds import Purpose, scaled_beta_ppf, truncnormal_ppf, uniforms
@@ -49,6 +49,17 @@ class Params:
     def k(self) -> int:
         return len(self.issues)
 
+    @cached_property
+    def draft_weight(self) -> np.ndarray:
+        """(n, K) the chair's compromise weights c_i * s_ik, voting members only."""
+        return self.capability[:, None] * self.salience * self.voting[:, None]
+
+    @cached_property
+    def salience_share(self) -> np.ndarray:
+        """(n, K) the distance weights s_ik / sum_k s_ik (computed once; both engines share it)."""
+        total = self.salience.sum(axis=1, keepdims=True)
+        return self.salience / np.where(total > 0, total, 1.0)
+
     @property
     def nominal_ideal(self) -> np.ndarray:
         """(n, K) the point codes (fixed value, PERT mode, uniform midpoint, normal mean)."""
@@ -64,13 +75,29 @@ class Params:
         normal ones, and ~100x cheaper than evaluating a Beta inverse per draw."""
         width = self.n * self.k
         u = uniforms(key, Purpose.IDEAL, 0, first, count, width)
-        position = u * (QUANTILE_POINTS - 1)
+        out = np.broadcast_to(self.ideal_quantiles[:, 0], (count, width)).copy()  # fixed ideals
+        drawn = np.flatnonzero(self.ideal_kind.ravel() != FIXED)
+        position = u[:, drawn] * (QUANTILE_POINTS - 1)
         cell = np.minimum(position.astype(np.intp), QUANTILE_POINTS - 2)
-        frac = position - cell
-        flat = cell + (np.arange(width) * QUANTILE_POINTS)[None, :]
-        table = self.ideal_quantiles.ravel()
-        low, high = table[flat], table[flat + 1]
-        return (low + frac * (high - low)).reshape(count, self.n, self.k)
+        position -= cell  # the fraction of the way through the cell
+        table = self.ideal_quantiles[drawn]
+        flat = cell + (np.arange(len(drawn)) * QUANTILE_POINTS)[None, :]
+        low = np.take(table, flat)
+        out[:, drawn] = low + position * (np.take(table, flat + 1) - low)
+        return out.reshape(count, self.n, self.k)
+
+
+_BUILT: dict[str, Params] = {}
+
+
+def params_for(scenario: Scenario) -> Params:
+    """`build_params`, remembered per scenario content (a model per run need not rebuild it)."""
+    key = scenario.spec_hash
+    if key not in _BUILT:
+        if len(_BUILT) >= 32:
+            _BUILT.pop(next(iter(_BUILT)))
+        _BUILT[key] = build_params(scenario)
+    return _BUILT[key]
 
 
 def build_params(scenario: Scenario) -> Params:
@@ -122,6 +149,8 @@ def _ideal_arrays(scenario: Scenario, codes, issues) -> tuple[np.ndarray, np.nda
                 kind[i, j], args[:2, i, j] = UNIFORM, (clip(ideal.low), clip(ideal.high))
             elif isinstance(ideal, Pert):
                 kind[i, j], args[:3, i, j] = PERT, (clip(ideal.low), clip(ideal.mode), clip(ideal.high))
+            elif isinstance(ideal, TruncNormal) and clip(ideal.low) == clip(ideal.high):
+                kind[i, j], args[0, i, j] = FIXED, clip(ideal.low)  # a shift pressed it onto a scale end
             elif isinstance(ideal, TruncNormal):
                 kind[i, j] = TRUNCNORMAL
                 args[:, i, j] = (clip(ideal.mean), ideal.sd, clip(ideal.low), clip(ideal.high))

@@ -52,14 +52,33 @@ class RoundResult:
     paid_issue: np.ndarray  # (R, n) int: issue index each side payment bought (-1: none)
 
 
+# ---------------------------------------------------------------- sums that do not depend on R
+# Both engines must agree to the last bit, so no reduction may sum in an order that depends on
+# how many replications run together. These two helpers fix the order: a matrix product per
+# replication and issue (the same BLAS call for a batch of one or of a million), and issue by
+# issue in file order.
+def member_sum(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """(R, K) sum over members of weight_ik * values_rik; weight is (n, K) or (R, n, K)."""
+    rows = np.swapaxes(values, 1, 2)[:, :, None, :]  # (R, K, 1, n)
+    cols = np.swapaxes(weight, -1, -2)[..., None]  # (K, n, 1) or (R, K, n, 1)
+    return np.matmul(rows, cols)[..., 0, 0]
+
+
+def issue_sum(values: np.ndarray) -> np.ndarray:
+    """(R, n) sum over issues, in file order."""
+    total = values[..., 0].copy()
+    for k in range(1, values.shape[-1]):
+        total += values[..., k]
+    return total
+
+
 # ---------------------------------------------------------------- the rules
 def compromise(position: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """(R, K) the compromise model: per issue, the mean of positions weighted by `weight` (n, K) or
-    (R, n, K); the plain mean where all weights on an issue are zero."""
-    weight = np.broadcast_to(weight, position.shape)
-    total = weight.sum(axis=1)
-    weighted = (weight * position).sum(axis=1) / np.where(total > 0, total, 1.0)
-    return np.where(total > 0, weighted, position.mean(axis=1))
+    """(R, K) the compromise model: per issue, the mean of positions weighted by `weight` (n, K),
+    sum_i w_ik p_ik / sum_i w_ik; the plain mean where all weights on an issue are zero."""
+    total = weight.sum(axis=0)
+    share = np.where(total > 0, weight / np.where(total > 0, total, 1.0), 1.0 / weight.shape[0])
+    return member_sum(position, share)
 
 
 def draft_package(position: np.ndarray, weight: np.ndarray, salience: np.ndarray, objected: np.ndarray,
@@ -70,19 +89,22 @@ def draft_package(position: np.ndarray, weight: np.ndarray, salience: np.ndarray
     draft = compromise(position, weight)
     if objector_pull == 0 or not objected.any():
         return draft
-    pull_weight = salience[None, :, :] * objected[:, :, None]
-    objectors = compromise(position, pull_weight)
-    cares = pull_weight.sum(axis=1) > 0  # no objector gives the issue any salience: no pull
-    return np.where(cares, draft + objector_pull * (objectors - draft), draft)
+    mask = objected[:, :, None].astype(float)
+    care = member_sum(np.broadcast_to(mask, position.shape), salience)  # (R, K) objectors' salience
+    where_they_stand = member_sum(position * mask, salience) / np.where(care > 0, care, 1.0)
+    return np.where(care > 0, draft + objector_pull * (where_they_stand - draft), draft)
 
 
-def package_distance(draft: np.ndarray, position: np.ndarray, salience: np.ndarray, on_table: np.ndarray) -> np.ndarray:
-    """(R, n) salience-weighted mean gap |draft_k - p_ik| in scale points. The weights are the
-    member's saliences over all issues, so an issue taken off the table counts as a zero gap and
+def package_distance(draft: np.ndarray, position: np.ndarray, salience_share: np.ndarray,
+                     on_table: np.ndarray) -> np.ndarray:
+    """(R, n) salience-weighted mean gap |draft_k - p_ik| in scale points, with `salience_share`
+    s_ik / sum_k s_ik over all issues: an issue taken off the table counts as a zero gap, so
     dropping issues can only shrink the distance."""
-    gaps = np.abs(draft[:, None, :] - position) * salience[None, :, :] * on_table[:, None, :]
-    total = salience.sum(axis=1)
-    return gaps.sum(axis=2) / np.where(total > 0, total, 1.0)[None, :]
+    gaps = np.abs(draft[:, None, :] - position)
+    gaps *= salience_share[None, :, :]
+    if not on_table.all():
+        gaps *= on_table[:, None, :]
+    return issue_sum(gaps)
 
 
 def acceptable_distance(round_: int, rounds: int, tolerance: np.ndarray, reservation: np.ndarray,
@@ -117,23 +139,28 @@ def side_payments(state: State, draft: np.ndarray, objectors: np.ndarray, linkag
     its demand on its main grievance: its ideal point and position on that issue move to the draft.
     Mutates `state`; returns (who was paid, which issue) as (R, n) arrays."""
     r, n = objectors.shape
-    issue = main_grievance(draft, state.position, salience, state.on_table)
+    issue = np.full((r, n), -1)
     if u is None:
-        return np.zeros((r, n), bool), np.full((r, n), -1)
+        return np.zeros((r, n), bool), issue
     paid = objectors & ~state.paid & (u < linkage[None, :])
     rows, members = np.nonzero(paid)
-    cols = issue[rows, members]
-    state.ideal[rows, members, cols] = draft[rows, cols]
-    state.position[rows, members, cols] = draft[rows, cols]
-    state.paid |= paid
-    return paid, np.where(paid, issue, -1)
+    if len(rows):
+        payers = state.take(rows)  # only the payers' grievances are needed
+        grievance = main_grievance(draft[rows], payers.position, salience, payers.on_table)
+        cols = grievance[np.arange(len(rows)), members]
+        state.ideal[rows, members, cols] = draft[rows, cols]
+        state.position[rows, members, cols] = draft[rows, cols]
+        state.paid |= paid
+        issue[rows, members] = cols
+    return paid, issue
 
 
 def friedkin_johnsen(position: np.ndarray, ideal: np.ndarray, influence: np.ndarray, anchoring: np.ndarray) -> np.ndarray:
     """p(t+1) = Lambda W p(t) + (I - Lambda) x, with Lambda = diag(1 - anchoring), per issue."""
-    susceptible = (1.0 - anchoring)[None, :, None]
-    pulled = np.einsum("ij,rjk->rik", influence, position)
-    return susceptible * pulled + (1.0 - susceptible) * ideal
+    susceptible = 1.0 - anchoring
+    moved = np.matmul(susceptible[:, None] * influence, position)  # (Lambda W) @ p, one product per replication
+    moved += anchoring[None, :, None] * ideal
+    return moved
 
 
 def drop_contested(draft: np.ndarray, position: np.ndarray, salience: np.ndarray, on_table: np.ndarray,
@@ -165,13 +192,13 @@ def play_round(p: Params, state: State, round_: int, accept_u: np.ndarray | None
     4. else, before the deadline, objectors may sell their veto (linkage), then positions move
     (Friedkin-Johnsen); 5. at the deadline, the fallback decides what survives.
     """
-    weight = p.capability[:, None] * p.salience * p.voting[:, None]
-    draft = draft_package(state.position, weight, p.salience, state.objected, p.objector_pull)
+    draft = draft_package(state.position, p.draft_weight, p.salience, state.objected, p.objector_pull)
     noise = acceptance_noise(p.acceptance_noise, accept_u)
     allowed = acceptable_distance(round_, p.rounds, p.tolerance, p.reservation, p.concession)
 
     def accepts_on(on_table: np.ndarray) -> np.ndarray:
-        return votes(package_distance(draft, state.position, p.salience, on_table), allowed, noise, p.voting)
+        distance = package_distance(draft, state.position, p.salience_share, on_table)
+        return votes(distance, allowed, noise, p.voting)
 
     accepts = accepts_on(state.on_table)
     consensus = accepts.all(axis=1)
@@ -189,22 +216,14 @@ def play_round(p: Params, state: State, round_: int, accept_u: np.ndarray | None
     else:
         going_on = ~consensus
         if going_on.any():
-            rows = np.nonzero(going_on)[0]
-            sub = state.take(rows)
-            u = None if linkage_u is None else linkage_u[rows]
-            paid, issue = side_payments(sub, draft[rows], holdouts[rows], p.linkage, p.salience, u)
-            sub.position = friedkin_johnsen(sub.position, sub.ideal, p.influence, p.anchoring)
-            sub.objected = holdouts[rows]
-            _put(state, rows, sub)
-            paid_now[rows], paid_issue[rows] = paid, issue
+            # consensus rows have no objectors, so nobody there is paid; their positions stay put
+            paid_now, paid_issue = side_payments(state, draft, holdouts, p.linkage, p.salience, linkage_u)
+            moved = friedkin_johnsen(state.position, state.ideal, p.influence, p.anchoring)
+            state.position = moved if going_on.all() else np.where(going_on[:, None, None], moved, state.position)
+            state.objected = holdouts
         finished = consensus
     return RoundResult(draft=draft, accepts=accepts, consensus=consensus, finished=finished, agreed=agreed,
                        holdouts=holdouts, paid_now=paid_now, paid_issue=paid_issue)
-
-
-def _put(state: State, rows: np.ndarray, sub: State) -> None:
-    state.ideal[rows], state.position[rows] = sub.ideal, sub.position
-    state.objected[rows], state.paid[rows] = sub.objected, sub.paid
 
 
 def needs_linkage_draws(p: Params) -> bool:

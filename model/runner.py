@@ -15,9 +15,8 @@ from tqdm import tqdm
 
 from . import batch, report
 from .config import Scenario, resolved_yaml
+from .results import results_schema
 from .store import OutputFolder, environment, write_json, write_text
-
-ENGINE = "mesa"
 
 
 @dataclass
@@ -29,20 +28,22 @@ class BatchResult:
 
 
 def run_batch(scenario: Scenario, seed: int, out: Path, workers: int, fresh: bool = False,
-              quiet: bool = False, scenario_file: str = "", seed_source: str = "scenario") -> BatchResult:
+              quiet: bool = False, scenario_file: str = "", seed_source: str = "scenario",
+              engine: str = batch.DEFAULT_ENGINE) -> BatchResult:
     """Run (or resume) every replication of `scenario` under root `seed` and write all outputs.
 
     On KeyboardInterrupt the finished chunks stay on disk and the same command resumes them."""
     n = scenario.run.replications
     folder = OutputFolder(out)
-    spec = {"scenario_hash": scenario.spec_hash, "seed": seed, "replications": n, "engine": ENGINE}
+    # the engine is not part of the spec: both give the same table (tests/test_engines.py)
+    spec = {"scenario_hash": scenario.spec_hash, "seed": seed, "replications": n}
     manifest = folder.prepare(spec, {
         "scenario": {"name": scenario.name, "file": scenario_file, "content_hash": scenario.spec_hash},
         "seed": {"root": seed, "source": seed_source,
                  "contract": "Philox keyed by SeedSequence(seed); counter [replication, round, purpose]"},
         "replications": n,
-        "chunk_size": batch.chunk_size(n, workers),
-        "engine": ENGINE,
+        "chunk_size": batch.chunk_size(n, workers, engine),
+        "engine": engine,
         "workers": workers,
         "command": sys.argv,
         **environment(),
@@ -54,10 +55,10 @@ def run_batch(scenario: Scenario, seed: int, out: Path, workers: int, fresh: boo
     if already and not quiet:
         print(f"resuming: {already} of {n} replications already in {folder.parts}", file=sys.stderr)
     with tqdm(total=n, initial=already, unit="run", disable=quiet, desc=scenario.name, file=sys.stderr) as bar:
-        for first, table in batch.execute(scenario, seed, todo, workers):
+        for first, table in batch.execute(scenario, seed, todo, workers, engine):
             folder.write_part(first, table)
             bar.update(table.num_rows)
-    table = folder.combined(batch.results_schema(tuple(scenario.issues)))
+    table = folder.combined(results_schema(tuple(scenario.issues)))
     folder.finish(manifest, table)
     frame = batch.to_frame(table)
     summary = report.summarize(frame, scenario, seed)

@@ -161,7 +161,7 @@ def test_ctrl_c_keeps_finished_chunks_and_the_same_command_resumes(tmp_path):
 
     out = tmp_path / "ctrl-c"
     args = [sys.executable, str(REPO / "run.py"), str(TINY), "--runs", "3000", "--seed", "8", "--workers", "1",
-            "--out", str(out), "--quiet"]
+            "--engine", "mesa", "--out", str(out), "--quiet"]  # the slower engine, so there is time to interrupt
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
     deadline = time.monotonic() + 120
     while not list((out / "parts").glob("part-*.parquet")) and time.monotonic() < deadline:
