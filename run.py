@@ -49,8 +49,10 @@ def parser() -> argparse.ArgumentParser:
         prog="run.py", description="Monte Carlo runs of the NATO summit consensus model (Mesa).",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("scenario", help="scenario YAML file, e.g. scenarios/baseline.yaml")
-    p.add_argument("--runs", type=positive_int, metavar="N", help="replications (default: the scenario's run.replications)")
-    p.add_argument("--seed", type=seed_int, metavar="S", help="root seed (default: the scenario's run.seed, else fresh entropy, recorded)")
+    p.add_argument("--runs", type=positive_int, metavar="N",
+                   help="replications (default: the scenario's run.replications)")
+    p.add_argument("--seed", type=seed_int, metavar="S",
+                   help="root seed (default: the scenario's run.seed, else fresh entropy, recorded)")
     p.add_argument("--out", type=Path, metavar="DIR", help="output folder (default: results/<scenario name>/)")
     p.add_argument("--workers", type=positive_int, metavar="N", help="worker processes (default: all cores)")
     p.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", dest="overrides",
@@ -60,7 +62,8 @@ def parser() -> argparse.ArgumentParser:
                         "mesa: one Mesa model per replication (the reference). Same results either way")
     p.add_argument("--fresh", action="store_true", help="discard results already in the output folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary; files only")
-    p.add_argument("--print-config", action="store_true", help="print the resolved scenario (after extends and --set) and exit")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved scenario (after extends and --set) and exit")
     p.add_argument("--replay", type=seed_int, metavar="R", help="replay replication R with a per-round trace")
     return p
 
@@ -106,10 +109,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def replay(scenario, seed: int, replication: int, out: Path) -> int:
-    from model.batch import example_replication
+    from model.negotiation import play
     from model.report import render_trace, trace_table
 
-    model = example_replication(scenario, seed, replication)
+    model = play(scenario, seed, replication)
     print(render_trace(model))
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"replay-{replication}.csv"

@@ -12,47 +12,39 @@ import os
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-import pandas as pd
 import pyarrow as pa
 
 from .config import Scenario
-from .ensemble import run_ensemble
-from .negotiation import NegotiationModel, Outcome
-from .params import params_for
-from .results import results_schema
+from .params import Params, params_for
 
 ENGINES = ("ensemble", "mesa")
 DEFAULT_ENGINE = "ensemble"  # the faster; equal to the Mesa engine replication by replication
-MAX_CHUNK = {"mesa": 250, "ensemble": 50_000}  # replications per chunk: about a second of work each
+# replications per chunk, by engine: from ~0.2 s of work (less would not pay for a worker's
+# start-up) to ~1 s (a fine-grained progress bar and little lost to an interruption)
+CHUNK_RANGE = {"mesa": (100, 250), "ensemble": (10_000, 50_000)}
 
 
-def outcome_row(seed: int, replication: int, out: Outcome) -> dict:
-    row = {"seed": seed, "replication": replication, "consensus": out.consensus, "outcome": out.kind,
-           "agreement_round": out.agreement_round, "rounds_played": out.rounds_played}
-    for issue, level in out.levels.items():
-        row[f"agreed_{issue}"] = not math.isnan(level)
-        row[f"level_{issue}"] = level
-    row |= {"holdouts": out.holdouts, "n_holdouts": len(out.holdouts),
-            "side_payments": out.side_payments, "n_side_payments": len(out.side_payments)}
-    return row
+def run_chunk(scenario: Scenario, seed: int, first: int, count: int, engine: str = "mesa",
+              params: Params | None = None) -> pa.Table:
+    """Play replications first .. first+count-1 with `engine`; one row each.
 
-
-def run_chunk(scenario: Scenario, seed: int, first: int, count: int, engine: str = "mesa") -> pa.Table:
-    """Play replications first .. first+count-1 with `engine`; one row each."""
+    Engines are imported here, not at the top: a worker process then loads only the one it runs
+    (the ensemble needs neither Mesa nor pandas), which keeps each worker ~150 MiB lighter."""
+    params = params or params_for(scenario)
     if engine == "ensemble":
-        return run_ensemble(scenario, seed, first, count)
-    params = params_for(scenario)
-    rows = []
-    for r in range(first, first + count):
-        model = NegotiationModel(scenario, rng=seed, replication=r, collect=False, params=params)
-        model.run_for(params.rounds)
-        rows.append(outcome_row(seed, r, model.outcome))
-    return pa.Table.from_pylist(rows, schema=results_schema(params.issues))
+        from .ensemble import run_ensemble
+
+        return run_ensemble(scenario, seed, first, count, params)
+    from .negotiation import run_replications
+
+    return run_replications(scenario, seed, first, count, params)
 
 
 def chunk_size(replications: int, workers: int, engine: str = "mesa") -> int:
-    """At least four chunks per worker (load balance), at most about a second of work each."""
-    return max(1, min(MAX_CHUNK[engine], math.ceil(replications / (4 * max(workers, 1)))))
+    """Four chunks per worker (load balance) where that keeps chunks within CHUNK_RANGE; a batch
+    smaller than one chunk runs in process, without a pool."""
+    smallest, largest = CHUNK_RANGE[engine]
+    return max(1, min(largest, max(smallest, math.ceil(replications / (4 * max(workers, 1))))))
 
 
 def chunks(replications: int, size: int) -> list[tuple[int, int]]:
@@ -70,13 +62,15 @@ def execute(scenario: Scenario, seed: int, todo: list[tuple[int, int]], workers:
             engine: str = "mesa") -> Iterator[tuple[int, pa.Table]]:
     """Yield (first, table) per chunk as chunks finish: in-process for one worker, else a spawn-context
     process pool (forking a process with threads can deadlock; the global start method is untouched)."""
+    params = params_for(scenario)  # built once here; workers get the arrays and need no SciPy
     if workers <= 1 or len(todo) <= 1:
         for first, count in todo:
-            yield first, run_chunk(scenario, seed, first, count, engine)
+            yield first, run_chunk(scenario, seed, first, count, engine, params)
         return
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_single_threaded_worker) as pool:
-        pending = {pool.submit(run_chunk, scenario, seed, first, count, engine): first for first, count in todo}
+        pending = {pool.submit(run_chunk, scenario, seed, first, count, engine, params): first
+                   for first, count in todo}
         try:
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -87,19 +81,5 @@ def execute(scenario: Scenario, seed: int, todo: list[tuple[int, int]], workers:
                 future.cancel()
 
 
-def to_frame(table: pa.Table) -> pd.DataFrame:
-    """The results table as pandas, sorted by replication, with nullable integers kept."""
-    frame = table.to_pandas(types_mapper={pa.int32(): pd.Int32Dtype()}.get)
-    return frame.sort_values("replication", ignore_index=True)
-
-
 def default_workers() -> int:
     return os.cpu_count() or 1
-
-
-def example_replication(scenario: Scenario, seed: int, replication: int = 0) -> NegotiationModel:
-    """Replay one replication with per-round data collected (trajectory plots, `--replay`)."""
-    model = NegotiationModel(scenario, rng=seed, replication=replication, collect=True)
-    model.run_for(model.params.rounds)
-    return model
-

@@ -14,6 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import numpy as np
 import yaml
 from pydantic import (
     BaseModel,
@@ -124,7 +125,13 @@ class Issue(Strict):
 
     def phrase(self, level: float) -> str:
         """The anchor phrasing nearest to `level` (ties go to the lower anchor)."""
-        return self.anchors[min(self.anchors, key=lambda a: (abs(a - level), a))]
+        return self.anchors[self.nearest_anchor(level)]
+
+    def nearest_anchor(self, levels):
+        """The anchor level nearest to each level (ties go to the lower anchor); works on arrays."""
+        anchors = np.array(list(self.anchors))  # sorted ascending
+        gaps = np.abs(np.asarray(levels, dtype=float)[..., None] - anchors)
+        return anchors[gaps.argmin(axis=-1)]  # argmin takes the first, i.e. lower, of equal gaps
 
 
 class Bloc(Strict):

@@ -34,16 +34,17 @@ def run_ensemble(scenario: Scenario, seed: int, first: int, count: int, params: 
 
 @functools.cache
 def _keep_freed_memory() -> None:
-    """Ask glibc to keep freed array buffers (up to 32 MiB each) in the heap instead of returning them
-    to the OS: every round allocates and frees the same temporaries, and faulting their pages back
-    in cost about a fifth of the run time (measured). No effect where libc is not glibc."""
+    """Ask glibc to keep freed array buffers (up to 32 MiB each, up to 64 MiB in all) in the heap
+    instead of returning them to the OS: every round allocates and frees the same temporaries, and
+    faulting their pages back in cost about a fifth of the run time (measured). No effect where
+    libc is not glibc."""
     try:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:
         return
     m_trim_threshold, m_mmap_threshold = -1, -3
     libc.mallopt(m_mmap_threshold, 32 << 20)
-    libc.mallopt(m_trim_threshold, 256 << 20)
+    libc.mallopt(m_trim_threshold, 64 << 20)
 
 
 def _play_batch(p: Params, seed: int, first: int, count: int) -> pa.Table:
@@ -51,9 +52,10 @@ def _play_batch(p: Params, seed: int, first: int, count: int) -> pa.Table:
     state = rules.State.start(p.draw_ideals(key, first, count))
     live = np.arange(count)  # chunk-relative index of each replication still negotiating
     ledger = _Ledger(count, p)
+    noisy, linked = p.acceptance_noise > 0, rules.needs_linkage_draws(p)
     for round_ in range(1, p.rounds + 1):
-        accept_u = _draws(key, Purpose.ACCEPT, round_, first, count, p.n, live) if p.acceptance_noise > 0 else None
-        linkage_u = _draws(key, Purpose.LINKAGE, round_, first, count, p.n, live) if rules.needs_linkage_draws(p) else None
+        accept_u = _draws(key, Purpose.ACCEPT, round_, first, count, p.n, live) if noisy else None
+        linkage_u = _draws(key, Purpose.LINKAGE, round_, first, count, p.n, live) if linked else None
         result = rules.play_round(p, state, round_, accept_u, linkage_u)
         ledger.record(live, round_, result)
         going_on = ~result.finished

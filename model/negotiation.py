@@ -7,16 +7,19 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import mesa
 import numpy as np
+import pyarrow as pa
 
 from . import rules
 from .agents import Chair, MemberState
 from .config import BASELINE, Scenario, load_scenario
 from .params import Params, params_for
+from .results import results_schema
 from .seeds import Purpose, fresh_seed, root_key, uniforms
 
 
@@ -115,6 +118,34 @@ class NegotiationModel(mesa.Model):
         if self.last_round is None:
             return []
         return [c for c, ok in zip(self.params.codes, self.last_round.accepts[0]) if not ok]
+
+
+def play(scenario: Scenario, seed: int, replication: int = 0, collect: bool = True,
+         params: Params | None = None) -> NegotiationModel:
+    """One replication played to its end (with per-round data for plots and `--replay`)."""
+    model = NegotiationModel(scenario, rng=seed, replication=replication, collect=collect, params=params)
+    model.run_for(model.params.rounds)
+    return model
+
+
+def run_replications(scenario: Scenario, seed: int, first: int, count: int,
+                     params: Params | None = None) -> pa.Table:
+    """The Mesa engine's batch: one model per replication, one results row each."""
+    params = params or params_for(scenario)
+    rows = [outcome_row(seed, r, play(scenario, seed, r, collect=False, params=params).outcome)
+            for r in range(first, first + count)]
+    return pa.Table.from_pylist(rows, schema=results_schema(params.issues))
+
+
+def outcome_row(seed: int, replication: int, out: Outcome) -> dict:
+    row = {"seed": seed, "replication": replication, "consensus": out.consensus, "outcome": out.kind,
+           "agreement_round": out.agreement_round, "rounds_played": out.rounds_played}
+    for issue, level in out.levels.items():
+        row[f"agreed_{issue}"] = not math.isnan(level)
+        row[f"level_{issue}"] = level
+    row |= {"holdouts": out.holdouts, "n_holdouts": len(out.holdouts),
+            "side_payments": out.side_payments, "n_side_payments": len(out.side_payments)}
+    return row
 
 
 def _collector(issues: tuple[str, ...]) -> mesa.DataCollector:

@@ -5,11 +5,11 @@ Shapes: n members (voting Allies and non-voting invitees, in file order), K issu
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 
 import numpy as np
-
-from functools import cached_property, lru_cache
 
 from .config import SCALE, Pert, Scenario, TruncNormal, Uniform
 from .seeds import Purpose, scaled_beta_ppf, truncnormal_ppf, uniforms
@@ -34,7 +34,8 @@ class Params:
     linkage: np.ndarray  # (n,) per-round probability a holdout sells its veto
     influence: np.ndarray  # (n, n) row-stochastic influence matrix W
     ideal_kind: np.ndarray  # (n, K) FIXED | UNIFORM | PERT | TRUNCNORMAL
-    ideal_args: np.ndarray  # (4, n, K): fixed=(x,..), uniform=(low,high,..), pert=(low,mode,high,.), truncnormal=(mean,sd,low,high)
+    # (4, n, K): fixed (x), uniform (low, high), pert (low, mode, high), truncnormal (mean, sd, low, high)
+    ideal_args: np.ndarray
     ideal_quantiles: np.ndarray  # (n*K, QUANTILE_POINTS) inverse CDF of each ideal point on a uniform grid
     rounds: int
     acceptance_noise: float
@@ -143,8 +144,8 @@ def _ideal_arrays(scenario: Scenario, codes, issues) -> tuple[np.ndarray, np.nda
         member = scenario.members[code]
         shift = scenario.blocs[member.bloc].shift
         for j, issue in enumerate(issues):
-            ideal, d = member.ideal[issue], shift.get(issue, 0.0)
-            clip = lambda x: min(max(x + d, SCALE[0]), SCALE[1])  # noqa: E731 - shift then stay on the scale
+            ideal = member.ideal[issue]
+            clip = functools.partial(_shifted, shift=shift.get(issue, 0.0))
             if isinstance(ideal, Uniform):
                 kind[i, j], args[:2, i, j] = UNIFORM, (clip(ideal.low), clip(ideal.high))
             elif isinstance(ideal, Pert):
@@ -195,10 +196,14 @@ def _share(x: np.ndarray) -> np.ndarray:
     return x / total if total > 0 else np.zeros_like(x)
 
 
+def _shifted(level: float, shift: float) -> float:
+    """A level moved by a bloc shift, kept on the scale."""
+    return min(max(level + shift, SCALE[0]), SCALE[1])
+
+
 def influence_matrix(capability: np.ndarray, blocs, self_weight: float, same_bloc_weight: float) -> np.ndarray:
     """Row-stochastic W: each member keeps `self_weight` on its own position and spreads the rest over
     the others in proportion to their capability, times `same_bloc_weight` for members of its bloc."""
-    n = len(capability)
     bloc = np.asarray(blocs)
     affinity = np.where(bloc[:, None] == bloc[None, :], same_bloc_weight, 1.0) * capability[None, :]
     np.fill_diagonal(affinity, 0.0)

@@ -34,6 +34,7 @@ from matplotlib.patches import Patch
 from matplotlib.transforms import offset_copy
 
 from .config import SCALE, Scenario
+from .report import appearances
 from .stats import proportion
 
 if TYPE_CHECKING:
@@ -268,7 +269,7 @@ def plot_levels(df: pd.DataFrame, scenario: Scenario, bin_width: float = 2.0) ->
 def holdout_shares(df: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
     """Per member: runs in which it was among the last holdouts, share, Wilson 95% CI (scenario order)."""
     n = len(df)
-    counts = df["holdouts"].explode().dropna().value_counts()
+    counts = appearances(df["holdouts"])
     rows = []
     for code, member in scenario.members.items():
         est = proportion(int(counts.get(code, 0)), n)
@@ -397,7 +398,7 @@ def plot_trajectories(model: NegotiationModel) -> Figure:
     """How positions converge (or not) on the chair's drafts in one replayed replication."""
     scenario = model.scenario_config
     if model.datacollector is None:
-        raise ValueError("plot_trajectories needs a model run with collect=True (see example_replication)")
+        raise ValueError("plot_trajectories needs a model run with collect=True (see negotiation.play)")
     drafts, members = _trajectory_frames(model)
     issues = list(scenario.issues)
     colours = member_colours(scenario)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import textwrap
-from collections import Counter
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .agents import MemberState
 from .config import Scenario
@@ -29,9 +30,8 @@ def summarize(df: pd.DataFrame, scenario: Scenario, seed: int) -> dict:
                      for kind in ("consensus", "partial", "none")},
         "issues": {name: _issue_summary(df, scenario, name) for name in scenario.issues},
         "agreement_round": _round_summary(df, scenario.protocol.rounds),
-        "holdouts": _member_shares(df["holdouts"], scenario, n),
-        "side_payments": _member_shares(df["side_payments"].map(lambda xs: [x.split(":")[0] for x in xs]),
-                                        scenario, n),
+        "holdouts": _member_shares(appearances(df["holdouts"]), scenario, n),
+        "side_payments": _member_shares(appearances(df["side_payments"], before=":"), scenario, n),
     }
 
 
@@ -39,7 +39,8 @@ def _issue_summary(df: pd.DataFrame, scenario: Scenario, name: str) -> dict:
     issue = scenario.issues[name]
     levels = df[f"level_{name}"]
     agreed = levels.dropna()
-    phrases = Counter(issue.phrase(x) for x in agreed) | Counter({NOT_AGREED: int(levels.isna().sum())})
+    nearest = pd.Series(issue.nearest_anchor(agreed.to_numpy())).value_counts()
+    phrases = {issue.anchors[a]: int(k) for a, k in nearest.items()} | {NOT_AGREED: int(levels.isna().sum())}
     order = [*issue.anchors.values(), NOT_AGREED]
     anchor_of = {text: level for level, text in issue.anchors.items()}
     return {
@@ -48,7 +49,7 @@ def _issue_summary(df: pd.DataFrame, scenario: Scenario, name: str) -> dict:
         "mean": _num(agreed.mean()), "median": _num(agreed.median()),
         "p05": _num(agreed.quantile(0.05)), "p95": _num(agreed.quantile(0.95)),
         "phrasing": [{"anchor": anchor_of.get(text), "text": text, **proportion(phrases[text], len(df))}
-                     for text in order if phrases[text] > 0],
+                     for text in order if phrases.get(text, 0) > 0],
     }
 
 
@@ -63,11 +64,26 @@ def _round_summary(df: pd.DataFrame, rounds: int) -> dict:
     }
 
 
-def _member_shares(lists: pd.Series, scenario: Scenario, n: int) -> list[dict]:
-    """Share of runs in which each member appears in the per-run lists, most frequent first."""
-    counts = Counter(code for codes in lists for code in set(codes))
-    return [{"member": code, "name": scenario.members[code].name, **proportion(k, n)}
-            for code, k in counts.most_common()]
+def appearances(lists: pd.Series, before: str | None = None) -> pd.Series:
+    """In how many runs each member appears in a per-run list column (a member appears at most once
+    per run: holdouts are a set, and a veto is sold once). `before=":"` reads 'TUR:sweden@3' as TUR.
+    Counted in Arrow, without a Python object per row."""
+    if isinstance(lists.dtype, pd.ArrowDtype):
+        arrow = pa.array(lists.array)  # zero-copy
+    else:
+        arrow = pa.array(lists.tolist(), type=pa.list_(pa.string()))
+    items = pc.list_flatten(arrow)
+    if before:
+        items = pc.list_element(pc.split_pattern(items, before, max_splits=1), 0)
+    counts = pc.value_counts(items).to_pylist()
+    return pd.Series({c["values"]: c["counts"] for c in counts}, dtype="int64")
+
+
+def _member_shares(counts: pd.Series, scenario: Scenario, n: int) -> list[dict]:
+    """Share of runs per member, most frequent first (ties in file order)."""
+    order = {code: i for i, code in enumerate(scenario.members)}
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], order[item[0]]))
+    return [{"member": code, "name": scenario.members[code].name, **proportion(int(k), n)} for code, k in ranked]
 
 
 def _num(x) -> float | None:

@@ -1,8 +1,13 @@
-"""The results table's schema: one row per replication, whichever engine played it."""
+"""The results table: one row per replication, whichever engine played it; its schema and pandas view."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pyarrow as pa
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def results_schema(issues: tuple[str, ...] | list[str]) -> pa.Schema:
@@ -16,3 +21,19 @@ def results_schema(issues: tuple[str, ...] | list[str]) -> pa.Schema:
     fields += [("holdouts", pa.list_(pa.string())), ("n_holdouts", pa.int32()),
                ("side_payments", pa.list_(pa.string())), ("n_side_payments", pa.int32())]
     return pa.schema(fields)
+
+
+def to_frame(table: pa.Table) -> pd.DataFrame:
+    """The results table as pandas, sorted by replication. Integers stay nullable, and text and list
+    columns stay Arrow-backed: a million rows of Python lists and strings would cost ~300 MiB."""
+    import pandas as pd  # here, not at the top: worker processes use the schema but never pandas
+
+    def dtype(arrow_type: pa.DataType):
+        if arrow_type == pa.int32():
+            return pd.Int32Dtype()
+        if pa.types.is_string(arrow_type) or pa.types.is_list(arrow_type):
+            return pd.ArrowDtype(arrow_type)
+        return None
+
+    frame = table.to_pandas(types_mapper=dtype)
+    return frame.sort_values("replication", ignore_index=True)

@@ -27,12 +27,12 @@ class State:
     on_table: np.ndarray  # (R, K) bool: issues still in the package
 
     @classmethod
-    def start(cls, ideal: np.ndarray) -> "State":
+    def start(cls, ideal: np.ndarray) -> State:
         r, n, k = ideal.shape
         return cls(ideal=ideal.copy(), position=ideal.copy(), objected=np.zeros((r, n), bool),
                    paid=np.zeros((r, n), bool), on_table=np.ones((r, k), bool))
 
-    def take(self, rows: np.ndarray) -> "State":
+    def take(self, rows: np.ndarray) -> State:
         """The sub-batch of replications `rows` (an index or boolean mask)."""
         return State(self.ideal[rows], self.position[rows], self.objected[rows], self.paid[rows],
                      self.on_table[rows])
@@ -155,7 +155,8 @@ def side_payments(state: State, draft: np.ndarray, objectors: np.ndarray, linkag
     return paid, issue
 
 
-def friedkin_johnsen(position: np.ndarray, ideal: np.ndarray, influence: np.ndarray, anchoring: np.ndarray) -> np.ndarray:
+def friedkin_johnsen(position: np.ndarray, ideal: np.ndarray, influence: np.ndarray,
+                     anchoring: np.ndarray) -> np.ndarray:
     """p(t+1) = Lambda W p(t) + (I - Lambda) x, with Lambda = diag(1 - anchoring), per issue."""
     susceptible = 1.0 - anchoring
     moved = np.matmul(susceptible[:, None] * influence, position)  # (Lambda W) @ p, one product per replication

@@ -15,7 +15,8 @@ from tqdm import tqdm
 
 from . import batch, report
 from .config import Scenario, resolved_yaml
-from .results import results_schema
+from .negotiation import play
+from .results import results_schema, to_frame
 from .store import OutputFolder, environment, write_json, write_text
 
 
@@ -60,7 +61,7 @@ def run_batch(scenario: Scenario, seed: int, out: Path, workers: int, fresh: boo
             bar.update(table.num_rows)
     table = folder.combined(results_schema(tuple(scenario.issues)))
     folder.finish(manifest, table)
-    frame = batch.to_frame(table)
+    frame = to_frame(table)
     summary = report.summarize(frame, scenario, seed)
     write_json(folder.root / "summary.json", summary)
     figures = _figures(frame, scenario, seed, folder.root / "figures")
@@ -70,5 +71,5 @@ def run_batch(scenario: Scenario, seed: int, out: Path, workers: int, fresh: boo
 def _figures(frame: pd.DataFrame, scenario: Scenario, seed: int, where: Path) -> list[Path]:
     from .plots import save_figures  # matplotlib import is slow; only the batch job needs it
 
-    example = batch.example_replication(scenario, seed, 0)
+    example = play(scenario, seed, 0)
     return save_figures(frame, scenario, example, where)

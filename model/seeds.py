@@ -18,7 +18,6 @@ from __future__ import annotations
 from enum import IntEnum
 
 import numpy as np
-from scipy import special, stats
 
 WORDS_PER_BLOCK = 4  # Philox4x64 yields four 64-bit words, i.e. four doubles, per counter step
 
@@ -56,7 +55,10 @@ def logistic(u: np.ndarray) -> np.ndarray:
 
 
 def scaled_beta_ppf(u: np.ndarray, low: np.ndarray, mode: np.ndarray, high: np.ndarray) -> np.ndarray:
-    """PERT (scaled Beta, shape 4) inverse CDF: mode at the expert code, support [low, high]."""
+    """PERT (scaled Beta, shape 4) inverse CDF: mode at the expert code, support [low, high].
+    (SciPy is imported here: only the parent process tabulates quantiles, workers never load it.)"""
+    from scipy import special
+
     span = np.where(high > low, high - low, 1.0)
     a = 1.0 + 4.0 * (mode - low) / span
     b = 1.0 + 4.0 * (high - mode) / span
@@ -65,4 +67,6 @@ def scaled_beta_ppf(u: np.ndarray, low: np.ndarray, mode: np.ndarray, high: np.n
 
 def truncnormal_ppf(u: np.ndarray, mean: np.ndarray, sd: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
     """Normal(mean, sd) truncated to [low, high], inverse CDF."""
+    from scipy import stats
+
     return stats.truncnorm.ppf(u, (low - mean) / sd, (high - mean) / sd, loc=mean, scale=sd)

@@ -24,6 +24,8 @@ from importlib import metadata
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from .config import ScenarioError
@@ -96,20 +98,22 @@ class OutputFolder:
         _atomic_write(self.parts / f"part-{first:09d}.parquet", lambda tmp: pq.write_table(table, tmp))
 
     def combined(self, schema: pa.Schema) -> pa.Table:
-        """All part files as one table, sorted by replication, duplicates (if any) dropped."""
+        """All part files as one table, in replication order (part names sort in that order)."""
         files = sorted(self.parts.glob("part-*.parquet"))
-        tables = [pq.read_table(f, schema=schema) for f in files]
-        table = pa.concat_tables(tables) if tables else schema.empty_table()
-        table = table.sort_by("replication")
+        table = pa.concat_tables([pq.read_table(f, schema=schema) for f in files]) if files else schema.empty_table()
+        replication = table["replication"].to_numpy()
+        if (replication[1:] <= replication[:-1]).any():  # parts from chunks of different sizes
+            table = table.sort_by("replication")
         return table
 
     def finish(self, manifest: dict, table: pa.Table) -> None:
-        pq.write_table(table, self.root / ".replications.parquet.tmp")
-        os.replace(self.root / ".replications.parquet.tmp", self.root / "replications.parquet")
-        frame = table.to_pandas()
+        """replications.parquet and .csv (lists as space-separated text), then mark the run complete."""
+        _atomic_write(self.root / "replications.parquet", lambda tmp: pq.write_table(table, tmp))
+        flat = table
         for column in ("holdouts", "side_payments"):
-            frame[column] = frame[column].map(" ".join)
-        write_text(self.root / "replications.csv", frame.to_csv(index=False))
+            index = flat.schema.get_field_index(column)
+            flat = flat.set_column(index, column, pc.binary_join(flat[column], " "))
+        _atomic_write(self.root / "replications.csv", lambda tmp: pacsv.write_csv(flat, tmp))
         write_json(self.manifest_path, manifest | {"completed": _now()})
 
 

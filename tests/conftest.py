@@ -38,7 +38,7 @@ def make_scenario(ideals: dict[str, dict[str, float]], *, salience: float = 1.0,
                      "fallback": "no_declaration"} | (protocol or {}),
         "run": {"replications": replications, "seed": seed},
     }
-    for i, (code, row) in enumerate(ideals.items()):
+    for code, row in ideals.items():
         raw["members"][code] = {
             "name": code, "bloc": "A",
             "capability": (capability or {}).get(code, 1.0),

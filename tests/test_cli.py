@@ -54,26 +54,36 @@ def test_rerun_resumes_and_changed_spec_is_refused(tiny_run):
     assert other.returncode == 2 and "different run" in other.stderr and "--fresh" in other.stderr
 
 
-def test_one_worker_and_two_workers_give_identical_tables(tiny_run, tmp_path):
-    out, _ = tiny_run
-    two = cli(str(TINY), "--runs", "30", "--seed", "5", "--workers", "2", "--out", str(tmp_path / "two"), "--quiet")
+@pytest.fixture(scope="module")
+def mesa_run(tmp_path_factory):
+    """300 replications with the Mesa engine: three chunks of 100, so pools and resumes have work."""
+    out = tmp_path_factory.mktemp("mesa") / "out"
+    done = cli(str(TINY), "--runs", "300", "--seed", "5", "--workers", "1", "--engine", "mesa", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert len(list((out / "parts").glob("part-*.parquet"))) == 3
+    return out
+
+
+@pytest.mark.parametrize("engine", ["mesa", "ensemble"])
+def test_one_worker_and_two_workers_and_either_engine_give_identical_tables(mesa_run, tmp_path, engine):
+    two = cli(str(TINY), "--runs", "300", "--seed", "5", "--workers", "2", "--engine", engine,
+              "--out", str(tmp_path / "two"), "--quiet")
     assert two.returncode == 0, two.stderr
-    pd.testing.assert_frame_equal(pd.read_parquet(out / "replications.parquet"),
+    pd.testing.assert_frame_equal(pd.read_parquet(mesa_run / "replications.parquet"),
                                   pd.read_parquet(tmp_path / "two" / "replications.parquet"))
 
 
-def test_interrupted_run_keeps_finished_chunks_and_resumes_to_the_same_table(tiny_run, tmp_path):
-    out, _ = tiny_run
+def test_interrupted_run_keeps_finished_chunks_and_resumes_to_the_same_table(mesa_run, tmp_path):
     target = tmp_path / "cut"
-    assert cli(str(TINY), "--runs", "30", "--seed", "5", "--workers", "1", "--out", str(target), "--quiet").returncode == 0
+    args = (str(TINY), "--runs", "300", "--seed", "5", "--engine", "mesa", "--out", str(target))
+    assert cli(*args, "--workers", "1", "--quiet").returncode == 0
     parts = sorted((target / "parts").glob("part-*.parquet"))
-    assert len(parts) > 1
     for part in parts[1::2]:  # as if the run had died with these chunks unfinished
         part.unlink()
     (target / "replications.parquet").unlink()
-    again = cli(str(TINY), "--runs", "30", "--seed", "5", "--workers", "2", "--out", str(target))
-    assert again.returncode == 0 and "resuming" in again.stderr
-    pd.testing.assert_frame_equal(pd.read_parquet(out / "replications.parquet"),
+    again = cli(*args, "--workers", "2")
+    assert again.returncode == 0 and "resuming: 200 of 300" in again.stderr
+    pd.testing.assert_frame_equal(pd.read_parquet(mesa_run / "replications.parquet"),
                                   pd.read_parquet(target / "replications.parquet"))
 
 
@@ -156,8 +166,9 @@ def test_ctrl_c_keeps_finished_chunks_and_the_same_command_resumes(tmp_path):
     import signal
     import time
 
-    from model.batch import run_chunk, to_frame
+    from model.batch import run_chunk
     from model.config import load_scenario
+    from model.results import to_frame
 
     out = tmp_path / "ctrl-c"
     args = [sys.executable, str(REPO / "run.py"), str(TINY), "--runs", "3000", "--seed", "8", "--workers", "1",

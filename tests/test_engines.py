@@ -10,8 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from model.batch import run_chunk, to_frame
+from model.batch import run_chunk
 from model.config import load_scenario, validate
+from model.results import to_frame
 
 from .conftest import REPO, TINY
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from model.agents import Chair, MemberState
-from model.batch import chunks, execute, run_chunk, to_frame
+from model.batch import chunks, execute, run_chunk
 from model.config import load_scenario
 from model.negotiation import NegotiationModel
 from model.params import build_params
+from model.results import to_frame
 from model.seeds import Purpose, root_key, uniforms
 
 
@@ -26,12 +28,14 @@ def test_bare_model_is_the_vilnius_baseline_and_runs():
     assert len(frame) == model.outcome.rounds_played + 1  # round 0 plus each round played
 
 
-def test_same_seed_same_table_and_chunking_does_not_matter(tiny):
-    whole = to_frame(run_chunk(tiny, 21, 0, 24))
-    again = to_frame(run_chunk(tiny, 21, 0, 24))
-    pd.testing.assert_frame_equal(whole, again)
-    pieces = to_frame(__import__("pyarrow").concat_tables(t for _, t in execute(tiny, 21, chunks(24, 5), 1)))
-    pd.testing.assert_frame_equal(whole, pieces)
+@pytest.mark.parametrize("engine", ["mesa", "ensemble"])
+def test_same_seed_same_table_whatever_the_chunks_and_workers(tiny, engine):
+    whole = to_frame(run_chunk(tiny, 21, 0, 24, engine))
+    pd.testing.assert_frame_equal(whole, to_frame(run_chunk(tiny, 21, 0, 24, engine)))
+    for workers in (1, 2):  # two workers: a real spawn-context process pool
+        done = sorted(execute(tiny, 21, chunks(24, 5), workers, engine), key=lambda item: item[0])
+        pieces = to_frame(pa.concat_tables(table for _, table in done))
+        pd.testing.assert_frame_equal(whole, pieces)
     other_seed = to_frame(run_chunk(tiny, 22, 0, 24))
     assert not whole["level_ukraine"].equals(other_seed["level_ukraine"])
 

@@ -12,8 +12,10 @@ from matplotlib.patches import Rectangle
 from matplotlib.text import Text
 
 from model import plots
-from model.batch import example_replication, run_chunk, to_frame
+from model.batch import run_chunk
 from model.config import load_scenario
+from model.negotiation import play
+from model.results import to_frame
 
 TINY = Path(__file__).parent / "data" / "tiny.yaml"
 REPLICATIONS = 30
@@ -31,7 +33,7 @@ def frame(scenario):
 
 @pytest.fixture(scope="module")
 def example(scenario):
-    return example_replication(scenario, scenario.run.seed, 0)
+    return play(scenario, scenario.run.seed, 0)
 
 
 def test_save_figures_writes_png_and_svg(tmp_path, frame, scenario, example):

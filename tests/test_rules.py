@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from model import rules
-from model.batch import run_chunk, to_frame
+from model.batch import run_chunk
 from model.negotiation import NegotiationModel
 from model.params import build_params, influence_matrix
+from model.results import to_frame
 
 from .conftest import make_scenario
 

@@ -1,0 +1,184 @@
+"""Engine benchmark (issue 4): the same baseline replications three ways, in one invocation.
+
+  (a) mesa.batch_run driving NegotiationModel, one process, as a Mesa user would;
+  (b) our Mesa engine through the main job's runner, one worker;
+  (c) the ensemble engine through the same runner, one worker.
+
+Then 1,000,000 baseline replications with the ensemble engine on 2 workers (bars: <= 60 s and
+peak memory <= 1 GiB), measured in a fresh process.
+
+    python benchmarks/bench_engines.py [--runs 1000] [--million 1000000]
+
+Reports only; nothing here is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def three_ways(runs: int) -> None:
+    """Marginal cost per replication of each way: time at 2N minus time at N, over N, so the fixed
+    costs (start-up, summary, figures) cancel and what remains is what each extra run costs."""
+    import mesa
+
+    from model.config import BASELINE, load_scenario
+    from model.negotiation import NegotiationModel
+    from model.runner import run_batch
+
+    seed = load_scenario().run.seed
+    rounds = load_scenario().protocol.rounds
+    NegotiationModel(str(BASELINE)).run_for(rounds)  # warm caches and imports for every contender
+
+    def batch_run(n: int) -> float:
+        return timed(lambda: mesa.batch_run(NegotiationModel, parameters={"scenario": str(BASELINE)},
+                                            rng=list(range(n)), max_steps=rounds, number_processes=1,
+                                            display_progress=False))
+
+    def runner(engine: str):
+        def run(n: int) -> float:
+            scenario = load_scenario(overrides=[f"run.replications={n}"])
+            with tempfile.TemporaryDirectory() as tmp:
+                return timed(lambda: run_batch(scenario, seed, Path(tmp) / "out", workers=1, quiet=True, engine=engine))
+        return run
+
+    ways = {"(a) mesa.batch_run, 1 process": (batch_run, runs),
+            "(b) Mesa engine, run.py runner, 1 worker": (runner("mesa"), runs),
+            "(c) ensemble, run.py runner, 1 worker": (runner("ensemble"), 50 * runs)}
+    cost = {}
+    print("baseline, marginal cost per replication on one core (time(2N) - time(N)) / N:")
+    for label, (run, n) in ways.items():
+        cost[label] = (run(2 * n) - run(n)) / n
+        print(f"  {label:<42} N={n:>7}: {1e6 * cost[label]:8.1f} us/run  {1 / cost[label]:9.0f} runs/s")
+    a, b, c = cost.values()
+    print(f"  ratios per core: (c) vs (b) {b / c:.0f}x (bar >= 100x), (c) vs (a) {a / c:.0f}x, (b) vs (a) {a / b:.1f}x")
+
+
+def engine_only(runs: int) -> None:
+    """Per-core cost of the engines alone (no files, no figures), the figure the 100x bar is about."""
+    from model.batch import run_chunk
+    from model.config import load_scenario
+
+    scenario = load_scenario()
+    seed = scenario.run.seed
+    run_chunk(scenario, seed, 0, 200, "ensemble")
+    mesa_s = timed(lambda: run_chunk(scenario, seed, 0, min(runs, 2000), "mesa")) / min(runs, 2000)
+    ens_s = timed(lambda: run_chunk(scenario, seed, 0, 50 * runs, "ensemble")) / (50 * runs)
+    print(f"engines alone, one core: Mesa {1e6 * mesa_s:.0f} us/replication, ensemble {1e6 * ens_s:.1f} "
+          f"us/replication: {mesa_s / ens_s:.0f}x (bar: >= 100x)")
+
+
+def profile() -> None:
+    """Where the ensemble's time goes (cProfile, top functions by own time)."""
+    import cProfile
+    import pstats
+
+    from model.config import load_scenario
+    from model.ensemble import run_ensemble
+
+    scenario = load_scenario()
+    run_ensemble(scenario, 1, 0, 2048)
+    profiler = cProfile.Profile()
+    profiler.runcall(run_ensemble, scenario, 1, 0, 40_960)
+    stats = pstats.Stats(profiler)
+    total = stats.total_tt
+    print(f"ensemble profile, 40,960 replications, {1e6 * total / 40_960:.1f} us/run under the profiler; own time:")
+    rows = sorted(stats.stats.items(), key=lambda item: -item[1][2])[:8]
+    for (file, line, name), (_, _, own, _, _) in rows:
+        print(f"  {100 * own / total:5.1f} %  {name} ({Path(file).name}:{line})")
+
+
+def million(runs: int) -> None:
+    """Run in a fresh process so its peak memory is the job's own."""
+    out = subprocess.run([sys.executable, __file__, "--child", str(runs)], capture_output=True, text=True, cwd=ROOT)
+    if out.returncode:
+        print(out.stderr)
+        return
+    facts = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"{runs:,} baseline replications, ensemble, 2 workers, all files and figures: {facts['seconds']:.1f} s "
+          f"(bar <= 60 s)")
+    print(f"  peak memory of the whole job (main + workers, sampled every 20 ms): {facts['tree_mib']:.0f} MiB "
+          f"(bar <= 1024 MiB); per-process peaks: main {facts['main_mib']:.0f} MiB, largest worker "
+          f"{facts['worker_mib']:.0f} MiB")
+
+
+def _tree_rss_mib() -> float:
+    """Resident memory of this process and all its descendants, from /proc (Linux)."""
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+        except OSError:
+            continue
+        pid = int(status.parent.name)
+        parents[pid] = int(fields["PPid"])
+        rss[pid] = int(fields.get("VmRSS", "0 kB").split()[0])
+    family, grew = {os.getpid()}, True
+    while grew:
+        grew = False
+        for pid, parent in parents.items():
+            if parent in family and pid not in family:
+                family.add(pid)
+                grew = True
+    return sum(rss.get(pid, 0) for pid in family) / 1024
+
+
+def child(runs: int) -> None:
+    from model.config import load_scenario
+    from model.runner import run_batch
+
+    peak, done = [0.0], threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.02):
+            peak[0] = max(peak[0], _tree_rss_mib())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    scenario = load_scenario(overrides=[f"run.replications={runs}"])
+    with tempfile.TemporaryDirectory() as tmp:
+        seconds = timed(lambda: run_batch(scenario, scenario.run.seed, Path(tmp) / "out", workers=2, quiet=True,
+                                          engine="ensemble"))
+    done.set()
+    sampler.join()
+    kib = 1024
+    print(json.dumps({"seconds": seconds, "tree_mib": peak[0],
+                      "main_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / kib,
+                      "worker_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / kib}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=1000, help="N for (a) and (b); (c) uses 50 N")
+    parser.add_argument("--million", type=int, default=1_000_000)
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return child(args.child)
+    three_ways(args.runs)
+    engine_only(args.runs)
+    million(args.million)
+    profile()
+
+
+if __name__ == "__main__":
+    main()
