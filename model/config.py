@@ -196,8 +196,11 @@ class Run(Strict):
 
 
 class Observed(Strict):
+    """The coded real outcome: what validation compares the model with."""
+
     consensus: bool
     levels: dict[str, Level] = Field(default_factory=dict)
+    wording: dict[str, str] = Field(default_factory=dict, description="issue -> the text the level was coded from")
     holdouts: list[str] = Field(default_factory=list)
     source: str = ""
 
@@ -247,8 +250,9 @@ class Scenario(Strict):
             for issue in sorted(set(bloc.shift) - issues):
                 problems.append((f"blocs.{bloc_id}.shift.{issue}", f"unknown issue; known: {_listing(self.issues)}"))
         if self.observed:
-            for issue in sorted(set(self.observed.levels) - issues):
-                problems.append((f"observed.levels.{issue}", f"unknown issue; known: {_listing(self.issues)}"))
+            for field in ("levels", "wording"):
+                for issue in sorted(set(getattr(self.observed, field)) - issues):
+                    problems.append((f"observed.{field}.{issue}", f"unknown issue; known: {_listing(self.issues)}"))
             for code in self.observed.holdouts:
                 if code not in self.members:
                     problems.append(("observed.holdouts", f"unknown member {code!r}; known: {_listing(self.members)}"))

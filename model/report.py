@@ -15,6 +15,8 @@ from .negotiation import NegotiationModel
 from .stats import fmt_share, proportion
 
 NOT_AGREED = "(not agreed)"
+OUTCOME_KNOWN = ("this scenario's stances were coded knowing the real outcome (its `observed` block), so "
+                 "agreement with that outcome is partly built in (docs/ODD.md, input data).")
 
 
 def summarize(df: pd.DataFrame, scenario: Scenario, seed: int) -> dict:
@@ -32,6 +34,7 @@ def summarize(df: pd.DataFrame, scenario: Scenario, seed: int) -> dict:
         "agreement_round": _round_summary(df, scenario.protocol.rounds),
         "holdouts": _member_shares(appearances(df["holdouts"]), scenario, n),
         "side_payments": _member_shares(appearances(df["side_payments"], before=":"), scenario, n),
+        "caveat": (OUTCOME_KNOWN if scenario.observed else None),
     }
 
 
@@ -94,6 +97,7 @@ def render(summary: dict, top: int = 8) -> str:
     """The console summary (plain text, quotable)."""
     n = summary["replications"]
     lines = [f"{summary['title'] or summary['scenario']}: {n} replications, seed {summary['seed']}",
+             *(textwrap.wrap(f"Note: {summary['caveat']}", 96) if summary.get("caveat") else []),
              "",
              f"P(consensus on the whole declaration by the deadline) = {fmt_share(summary['consensus'])}",
              "  (95 % Wilson interval; k/n)"]
@@ -106,8 +110,9 @@ def render(summary: dict, top: int = 8) -> str:
         lines += ["", f"{issue['label']} ({name}): agreed level {spread}"]
         for row in issue["phrasing"]:
             label = row["text"] if row["anchor"] is None else f"{row['anchor']:>3.0f}  {row['text']}"
-            wrapped = textwrap.shorten(label, 78, placeholder="...")
-            lines.append(f"  {row['p']:6.1%}  {wrapped}")
+            low, high = row["ci95"]
+            wrapped = textwrap.shorten(label, 66, placeholder="...")
+            lines.append(f"  {row['p']:6.1%} [{low:5.1%}, {high:5.1%}]  {wrapped}")
     rounds = summary["agreement_round"]
     if rounds["median"] is not None:
         last = rounds["last_round"]
