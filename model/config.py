@@ -169,6 +169,7 @@ class Member(Strict):
     capability: Annotated[float, Field(ge=0.0)] | None = None
     ideal: dict[str, IdealPoint]
     salience: dict[str, Unit]
+    shift: dict[str, float] = Field(default_factory=dict, description="issue -> points added to this member's ideal")
     sources: dict[str, str] = Field(default_factory=dict)
     anchoring: Unit | None = None
     concession: Annotated[float, Field(gt=0.0, le=100.0)] | None = None
@@ -240,6 +241,8 @@ class Scenario(Strict):
                     problems.append((f"{where}.{field}.{missing}", "missing; every member needs a value per issue"))
                 for extra in sorted(given - issues):
                     problems.append((f"{where}.{field}.{extra}", f"unknown issue; known: {_listing(self.issues)}"))
+            for extra in sorted(set(m.shift) - issues):
+                problems.append((f"{where}.shift.{extra}", f"unknown issue; known: {_listing(self.issues)}"))
             if m.capability is None and m.data is None:
                 problems.append((f"{where}.data", "give data (gdp_usd_bn, milex_pct_gdp) or a capability"))
             b = self.behaviour(code)

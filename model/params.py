@@ -73,7 +73,7 @@ class Params:
 
         Inversion through each distribution's tabulated quantile function, linearly interpolated:
         exact for fixed and uniform ideals, within 1/4096 of the exact CDF for PERT and truncated
-        normal ones, and ~100x cheaper than evaluating a Beta inverse per draw."""
+        normal ones, and 15-20x cheaper than evaluating a Beta inverse per draw (measured)."""
         width = self.n * self.k
         u = uniforms(key, Purpose.IDEAL, 0, first, count, width)
         out = np.broadcast_to(self.ideal_quantiles[:, 0], (count, width)).copy()  # fixed ideals
@@ -81,8 +81,8 @@ class Params:
         position = u[:, drawn] * (QUANTILE_POINTS - 1)
         cell = np.minimum(position.astype(np.intp), QUANTILE_POINTS - 2)
         position -= cell  # the fraction of the way through the cell
-        table = self.ideal_quantiles[drawn]
-        flat = cell + (np.arange(len(drawn)) * QUANTILE_POINTS)[None, :]
+        flat = cell + (drawn * QUANTILE_POINTS)[None, :]  # indices into the whole table: no copy of it
+        table = self.ideal_quantiles.ravel()
         low = np.take(table, flat)
         out[:, drawn] = low + position * (np.take(table, flat + 1) - low)
         return out.reshape(count, self.n, self.k)
@@ -102,7 +102,7 @@ def params_for(scenario: Scenario) -> Params:
 
 
 def build_params(scenario: Scenario) -> Params:
-    """Arrays for the rules, with bloc shifts applied and capability derived from member data."""
+    """Arrays for the rules, with bloc and member shifts applied and capability derived from member data."""
     codes = tuple(scenario.members)
     issues = tuple(scenario.issues)
     members = [scenario.members[c] for c in codes]
@@ -142,10 +142,11 @@ def _ideal_arrays(scenario: Scenario, codes, issues) -> tuple[np.ndarray, np.nda
     args = np.zeros((4, n, k))
     for i, code in enumerate(codes):
         member = scenario.members[code]
-        shift = scenario.blocs[member.bloc].shift
+        bloc_shift = scenario.blocs[member.bloc].shift
         for j, issue in enumerate(issues):
             ideal = member.ideal[issue]
-            clip = functools.partial(_shifted, shift=shift.get(issue, 0.0))
+            shift = bloc_shift.get(issue, 0.0) + member.shift.get(issue, 0.0)
+            clip = functools.partial(_shifted, shift=shift)
             if isinstance(ideal, Uniform):
                 kind[i, j], args[:2, i, j] = UNIFORM, (clip(ideal.low), clip(ideal.high))
             elif isinstance(ideal, Pert):

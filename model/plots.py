@@ -33,6 +33,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.transforms import offset_copy
 
+from . import rules
 from .config import SCALE, Scenario
 from .report import appearances
 from .stats import proportion
@@ -426,7 +427,7 @@ def plot_trajectories(model: NegotiationModel) -> Figure:
                     markeredgecolor="black", markeredgewidth=1.2, zorder=5)
             status = f"agreed at {level:.1f} in round {out.agreement_round}"
         else:
-            status = "not agreed"
+            status = "open" if model.running else "not agreed"
         ax.axvline(rounds, color="black", ls="--", lw=1.0, zorder=1)
         ax.set_title(_wrap(issue.label, 52) + f"\n{status}", loc="left", fontsize=9.5)
         ax.set_xlim(-0.3, rounds + 0.3)
@@ -449,10 +450,86 @@ def plot_trajectories(model: NegotiationModel) -> Figure:
     if not all(voting.values()):
         handles.append(Line2D([], [], color="#555555", ls="--", lw=0.9, label="non-voting invitee"))
     legend_below(fig, legend_spec, handles, ncol=min(5, len(handles)))
-    kind = {"consensus": f"consensus in round {out.agreement_round}",
-            "partial": f"partial text at round {out.agreement_round} (contested issues dropped)",
-            "none": "no agreement by the deadline"}[out.kind]
+    kind = (f"negotiating, round {model.round} of {rounds}" if model.running else
+            {"consensus": f"consensus in round {out.agreement_round}",
+             "partial": f"partial text at round {out.agreement_round} (contested issues dropped)",
+             "none": "no agreement by the deadline"}[out.kind])
     fig.suptitle(f"Positions and drafts in replication {model.replication}: {kind}")
+    corner_note(fig, scenario, f"replication {model.replication} · seed {model.seed}")
+    return fig
+
+
+# ---------------------------------------------------------------- the current vote (dashboard)
+def vote_table(model: NegotiationModel) -> pd.DataFrame:
+    """The last vote, member by member: positions at the vote, distance from the draft, the distance
+    the member allowed that round, its vote, and its acceptance band on each issue."""
+    if model.datacollector is None or model.last_round is None:
+        return pd.DataFrame()
+    p, t = model.params, model.round
+    _, members = _trajectory_frames(model)
+    at_vote = members[members["round"] == t - 1].set_index("code").loc[list(p.codes)]
+    position = at_vote[[f"position_{i}" for i in p.issues]].to_numpy()[None]
+    draft = model.last_round.draft
+    allowed = rules.acceptable_distance(t, p.rounds, p.tolerance, p.reservation, p.concession)
+    distance = rules.package_distance(draft, position, p.salience_share, np.ones_like(draft, bool))[0]
+    low, high = rules.acceptance_band(draft, position, p.salience_share, allowed)
+    table = pd.DataFrame({"code": p.codes, "name": p.names, "bloc": p.blocs, "voting": p.voting,
+                          "distance": distance, "allowed": allowed,
+                          "accepts": model.last_round.accepts[0]})
+    for k, issue in enumerate(p.issues):
+        table[f"position_{issue}"] = position[0, :, k]
+        table[f"band_low_{issue}"], table[f"band_high_{issue}"] = low[0, :, k], high[0, :, k]
+    return table
+
+
+@_styled
+def plot_acceptance(model: NegotiationModel) -> Figure:
+    """Who accepts the chair's current draft: per issue, each member's position at the vote and the
+    band of levels it would accept on that issue (the rest of the draft as it is, no noise)."""
+    scenario, table = model.scenario_config, vote_table(model)
+    issues = list(scenario.issues)
+    n = len(scenario.members)
+    fig = _new_figure(3.6 * len(issues) + 1.4, 1.6 + 0.19 * n + NOTE_STRIP_IN)
+    grid, legend_spec = grid_with_legend_row(fig, 1, len(issues))
+    if table.empty:
+        ax = fig.add_subplot(grid[0, :])
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, "no vote yet: press Step", ha="center", va="center", transform=ax.transAxes)
+        return fig
+    colours = member_colours(scenario)
+    rows = np.arange(len(table))[::-1]
+    draft = model.last_round.draft[0]
+    for k, name in enumerate(issues):
+        ax = fig.add_subplot(grid[0, k])
+        for y, (_, member) in zip(rows, table.iterrows()):
+            colour = colours[member["code"]]
+            low, high = member[f"band_low_{name}"], member[f"band_high_{name}"]
+            if not np.isnan(low):
+                ax.plot([low, high], [y, y], color=colour, lw=5, alpha=0.35, solid_capstyle="butt")
+            ax.plot(member[f"position_{name}"], y, "o", color=colour, ms=4,
+                    markeredgecolor="black" if member["voting"] else colour, markeredgewidth=0.5)
+        ax.axvline(draft[k], color="black", lw=1.6)
+        ax.set_xlim(*SCALE)
+        ax.set_xticks(list(scenario.issues[name].anchors))
+        ax.set_ylim(-0.7, len(table) - 0.3)
+        ax.set_title(_wrap(scenario.issues[name].label, 40) + f"\ndraft {draft[k]:.1f}", loc="left", fontsize=9.5)
+        ax.set_xlabel("level (0-100 scale)")
+        ax.grid(axis="x", color="#EBEBEB", lw=0.6)
+        if k == 0:
+            labels = [f"{c} {'accepts' if ok else 'OBJECTS'}" if v else f"{c} (non-voting)"
+                      for c, ok, v in zip(table["code"], table["accepts"], table["voting"])]
+            ax.set_yticks(rows, labels, fontsize=7.5)
+            for tick, ok in zip(ax.get_yticklabels(), table["accepts"]):
+                tick.set_color("black" if ok else "#B2182B")
+        else:
+            ax.set_yticks(rows, [])
+    handles = bloc_handles(scenario, set(table["bloc"]), kind="line")
+    handles.append(Line2D([], [], color="black", lw=1.6, label="chair's draft"))
+    handles.append(Line2D([], [], color="#999999", lw=5, alpha=0.35, label="acceptance band (without noise)"))
+    legend_below(fig, legend_spec, handles, ncol=min(5, len(handles)))
+    objecting = int((~table["accepts"]).sum())
+    fig.suptitle(f"Round {model.round} vote: {objecting} objecting" if objecting else
+                 f"Round {model.round} vote: all accept")
     corner_note(fig, scenario, f"replication {model.replication} · seed {model.seed}")
     return fig
 
@@ -479,5 +556,5 @@ def save_figures(df: pd.DataFrame, scenario: Scenario, example_model: Negotiatio
     return pngs
 
 
-__all__ = ["bloc_colours", "bloc_handles", "corner_note", "holdout_shares", "member_colours",
-           "plot_holdouts", "plot_levels", "plot_rounds", "plot_trajectories", "save_figures"]
+__all__ = ["bloc_colours", "bloc_handles", "corner_note", "holdout_shares", "member_colours", "plot_acceptance",
+           "plot_holdouts", "plot_levels", "plot_rounds", "plot_trajectories", "save_figures", "vote_table"]

@@ -107,6 +107,25 @@ def package_distance(draft: np.ndarray, position: np.ndarray, salience_share: np
     return issue_sum(gaps)
 
 
+def acceptance_band(draft: np.ndarray, position: np.ndarray, salience_share: np.ndarray,
+                    allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(R, n, K) low and high ends of the levels on issue k a member would accept, the rest of the
+    draft as it is and without noise: its position +- what remains of its acceptable distance
+    after the other issues' gaps, over its share of salience on k. NaN where nothing on k would do."""
+    r, n, k = position.shape
+    low, high = np.full((r, n, k), np.nan), np.full((r, n, k), np.nan)
+    for issue in range(k):
+        others = np.ones((r, k), bool)
+        others[:, issue] = False
+        spare = allowed[None, :] - package_distance(draft, position, salience_share, others)
+        reach = np.divide(spare, salience_share[None, :, issue], out=np.full_like(spare, np.inf),
+                          where=salience_share[None, :, issue] > 0)
+        ok = spare >= 0
+        low[:, :, issue] = np.where(ok, np.maximum(position[:, :, issue] - reach, 0.0), np.nan)
+        high[:, :, issue] = np.where(ok, np.minimum(position[:, :, issue] + reach, 100.0), np.nan)
+    return low, high
+
+
 def acceptable_distance(round_: int, rounds: int, tolerance: np.ndarray, reservation: np.ndarray,
                         concession: np.ndarray) -> np.ndarray:
     """(n,) Faratin time-dependent concession: from `tolerance` in round 1 to `reservation` at the
@@ -177,7 +196,7 @@ def drop_contested(draft: np.ndarray, position: np.ndarray, salience: np.ndarray
         failing = ~accepts.all(axis=1) & on_table.any(axis=1)
         if not failing.any():
             return on_table & accepts.all(axis=1)[:, None]
-        burden = (gaps * ~accepts[:, :, None]).sum(axis=1)
+        burden = member_sum(gaps * ~accepts[:, :, None], np.ones(gaps.shape[1:]))
         worst = np.where(on_table, burden, -1.0).argmax(axis=1)
         rows = np.nonzero(failing)[0]
         on_table[rows, worst[rows]] = False

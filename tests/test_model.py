@@ -61,10 +61,14 @@ def test_ideal_draws_respect_their_distributions(tiny):
     assert np.array_equal(p.draw_ideals(root_key(1), 100, 5), draws[100:105])
 
 
-def test_bloc_shift_moves_ideals_and_stays_on_the_scale(tiny):
-    shifted = build_params(load_scenario("tests/data/tiny.yaml", ["blocs.B.shift.ukraine=30"]))
+def test_bloc_and_member_shifts_move_ideals_and_stay_on_the_scale(tiny):
+    from .conftest import TINY
+
+    shifted = build_params(load_scenario(TINY, ["blocs.B.shift.ukraine=30", "members.AAA.shift.spending=-5"]))
+    plain = build_params(tiny)
     assert shifted.nominal_ideal[2, 0] == 100.0  # CCC: 80 + 30, clipped
-    assert shifted.nominal_ideal[0, 0] == build_params(tiny).nominal_ideal[0, 0]  # bloc A untouched
+    assert shifted.nominal_ideal[0, 1] == plain.nominal_ideal[0, 1] - 5  # AAA's own shift
+    assert shifted.nominal_ideal[1].tolist() == plain.nominal_ideal[1].tolist()  # BBB untouched
 
 
 def test_mesa_batch_run_drives_the_model():

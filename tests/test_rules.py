@@ -179,3 +179,27 @@ def test_params_capability_is_the_sqrt_mix_of_gdp_and_military_shares(tiny):
     mix = 0.5 * gdp / gdp.sum() + 0.5 * mil / mil.sum()
     expected = np.sqrt(mix) / np.sqrt(mix).sum()
     assert p.capability == pytest.approx(expected, abs=1e-12)
+
+
+def test_acceptance_band_edges_are_exactly_at_the_acceptable_distance():
+    rng = np.random.default_rng(12)
+    position = rng.uniform(20, 80, (1, 4, 3))
+    share = rng.uniform(0.1, 1, (4, 3))
+    share /= share.sum(axis=1, keepdims=True)
+    draft = rng.uniform(30, 70, (1, 3))
+    allowed = np.array([25.0, 30.0, 40.0, 2.0])
+    low, high = rules.acceptance_band(draft, position, share, allowed)
+    everything = np.ones((1, 3), bool)
+    for i in range(4):
+        for k in range(3):
+            if np.isnan(low[0, i, k]):  # the other issues alone already exceed the allowance
+                others = everything.copy()
+                others[0, k] = False
+                assert rules.package_distance(draft, position, share, others)[0, i] > allowed[i]
+                continue
+            for edge in (low[0, i, k], high[0, i, k]):
+                moved = draft.copy()
+                moved[0, k] = edge
+                d = rules.package_distance(moved, position, share, everything)[0, i]
+                at_scale_end = edge in (0.0, 100.0)
+                assert d == pytest.approx(allowed[i], abs=1e-9) or (at_scale_end and d <= allowed[i] + 1e-9)

@@ -1,0 +1,5 @@
+"""Dashboard: `solara run app.py` opens the Vilnius negotiation in the browser (Mesa SolaraViz)."""
+
+from model.dashboard import Page
+
+__all__ = ["Page"]

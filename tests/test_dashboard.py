@@ -1,0 +1,105 @@
+"""The dashboard, rendered headless with solara (no browser): its buttons drive the real model."""
+
+from __future__ import annotations
+
+import inspect
+
+import ipyvuetify as vw
+import ipywidgets
+import pytest
+import solara
+
+from model.dashboard import BASE, DashboardModel, Page, model_params
+
+
+@pytest.fixture
+def dashboard():
+    """(reactive model, render context) of the page inside an AppLayout (the sidebar is a portal)."""
+    model = solara.reactive(DashboardModel())
+
+    @solara.component
+    def Root():
+        with solara.AppLayout():
+            Page(model)
+
+    box, rc = solara.render(Root(), handle_error=False)
+    rc.box = box
+    return model, rc
+
+
+def click(rc, label: str) -> None:
+    rc.find(vw.Btn, children=[label]).widget.click()
+
+
+def widgets(root: ipywidgets.Widget):
+    """Every widget on the page, walking children (the panels sit in a grid layout's slots)."""
+    seen, todo = set(), [root]
+    while todo:
+        widget = todo.pop()
+        if id(widget) in seen:
+            continue
+        seen.add(id(widget))
+        yield widget
+        for key in widget.keys:
+            value = getattr(widget, key, None)
+            values = value if isinstance(value, (list, tuple)) else [value]
+            todo += [v for v in values if isinstance(v, ipywidgets.Widget)]
+            if isinstance(value, dict):
+                todo += [v for v in value.values() if isinstance(v, ipywidgets.Widget)]
+
+
+def texts(rc) -> str:
+    """All text in the page's HTML elements (headings, paragraphs, list items)."""
+    return "\n".join(child for w in widgets(rc.box) if isinstance(w, vw.Html)
+                     for child in w.children if isinstance(child, str))
+
+
+def figures(rc) -> list[bytes]:
+    return [bytes(w.value) for w in widgets(rc.box) if isinstance(w, ipywidgets.Image)]
+
+
+def test_step_advances_the_model_and_redraws_every_panel(dashboard):
+    model, rc = dashboard
+    assert "Round 0 of 8" in texts(rc) and len(figures(rc)) == 2
+    before = figures(rc)
+    click(rc, "Step")
+    assert model.value.round == 1
+    assert "Round 1 of 8" in texts(rc) and "Objected to the last draft" in texts(rc)
+    assert all(a != b for a, b in zip(before, figures(rc)))  # trajectories and the vote chart redrawn
+
+
+def test_steps_to_the_end_show_the_declaration_and_reset_starts_over(dashboard):
+    model, rc = dashboard
+    while model.value.running:
+        click(rc, "Step")
+    out, shown = model.value.outcome, texts(rc)
+    assert out.consensus  # replication 0 of the baseline seed agrees (see README)
+    assert f"Consensus in round {out.agreement_round}. Declaration:" in shown
+    for name, issue in BASE.issues.items():
+        assert f"{issue.label}: {out.levels[name]:.1f}, {issue.phrase(out.levels[name])}" in shown
+    click(rc, "Reset")
+    assert model.value.round == 0 and "Round 0 of 8" in texts(rc)
+
+
+def test_batch_estimate_shows_consensus_probability_with_an_interval(dashboard):
+    model, rc = dashboard
+    click(rc, "Run 2000 replications")
+    shown = texts(rc)
+    assert "P(consensus) = " in shown and "Wilson" in shown and "/2000)" in shown
+
+
+def test_dashboard_model_applies_its_controls_as_scenario_overrides():
+    model = DashboardModel(rounds=5, acceptance_noise=0.0, linkage_member="HUN", linkage=0.5,
+                           shift_who="bloc B9", shift_ukraine=-10.0, seed="7", replication=3)
+    scenario = model.scenario_config
+    assert scenario.protocol.rounds == 5 and scenario.protocol.acceptance_noise == 0.0
+    assert scenario.behaviour("HUN").linkage == 0.5 and scenario.blocs["B9"].shift["ukraine"] == -10.0
+    assert model.seed == 7 and model.replication == 3
+    member = DashboardModel(shift_who="member POL", shift_spending=5.0).scenario_config
+    assert member.members["POL"].shift == {"ukraine": 0.0, "spending": 5.0, "sweden": 0.0}
+    assert DashboardModel(seed="not a number").seed == BASE.run.seed
+
+
+def test_every_control_is_a_model_parameter():
+    accepted = inspect.signature(DashboardModel.__init__).parameters
+    assert all(name in accepted or name.startswith("shift_") for name in model_params())
