@@ -57,7 +57,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=positive_int, metavar="N", help="worker processes (default: all cores)")
     p.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", dest="overrides",
                    help="override a scenario value (repeatable), e.g. --set protocol.rounds=10")
-    p.add_argument("--engine", choices=("ensemble", "mesa"), default="ensemble",
+    from model.batch import DEFAULT_ENGINE, ENGINES
+
+    p.add_argument("--engine", choices=ENGINES, default=DEFAULT_ENGINE,
                    help="ensemble: many replications at once as array programs (fast, default); "
                         "mesa: one Mesa model per replication (the reference). Same results either way")
     p.add_argument("--fresh", action="store_true", help="discard results already in the output folder")
