@@ -17,38 +17,75 @@ examples:
   python run.py scenarios/baseline.yaml --set protocol.rounds=4 --set members.TUR.linkage=0
   python run.py scenarios/baseline.yaml --replay 17         # per-round trace of replication 17
   python run.py scenarios/baseline.yaml --print-config      # the resolved scenario, nothing run
+  python run.py scenarios/history/                          # validate every summit in the folder
+  python run.py scenarios/history/ --calibrate              # calibrate, with leave-one-summit-out errors
+  python run.py scenarios/sweeps/germany-turkey.yaml        # a scenario with a sweep: block
+  python run.py scenarios/baseline.yaml --sweep members.DEU.shift.ukraine=-20:20:9 --runs 1000
+  python run.py scenarios/baseline.yaml --sweep protocol.rounds=4:12:9 --target-halfwidth 0.01
+  python run.py scenarios/baseline.yaml --persuade 10       # who must be persuaded (paired, ranked)
+  python run.py scenarios/sweeps/protocol-sobol.yaml --shard 0/4      # job-array task 0 of 4, one shared folder
+  python run.py scenarios/sweeps/protocol-sobol.yaml --scheduler tcp://10.0.0.5:8786   # on a Dask cluster
 
 Rerunning a command resumes into its output folder; --fresh starts over.
-Parameter paths: see docs/scenario-format.md (e.g. members.POL.ideal.ukraine, member_defaults.reservation).
+Parameter paths: see docs/scenario-format.md (e.g. members.POL.ideal.ukraine, member_defaults.reservation);
+sweeps: docs/sweeps.md.
 """
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def number(kind: type, low: float, high: float, meaning: str):
+    """An argparse type: a `kind` (int or float) with low <= value <= high; `meaning` says what
+    the value is in the message."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {meaning}, got {text!r}") from None
+        if not low <= value <= high:
+            shown = "{:,}" if kind is int else "{:g}"
+            raise argparse.ArgumentTypeError(f"must be from {shown.format(low)} to {shown.format(high)} "
+                                             f"({meaning}), got {value}")
+        return value
+    return parse
 
 
-def seed_int(text: str) -> int:
-    """A root seed or replication index: 0 .. 2**63-1."""
+positive_int = number(int, 1, 10**9, "a whole number")
+seed_int = number(int, 0, 2**63 - 1, "a whole number")  # a root seed or a replication index
+halfwidth = number(float, 0.0001, 0.49, "a half-width of a probability, such as 0.01")
+distance = number(float, 0.01, 100, "points on the 0-100 issue scale, such as 10")
+
+
+def sweep_range(text: str) -> tuple[str, dict]:
+    """--sweep PATH=LOW:HIGH[:LEVELS] -> (path, {low, high, levels})."""
+    path, sep, spec = text.partition("=")
+    parts = spec.split(":")
+    if not sep or not path or len(parts) not in (2, 3):
+        raise argparse.ArgumentTypeError(f"expected PATH=LOW:HIGH[:LEVELS], e.g. protocol.rounds=4:12:9, got {text!r}")
     try:
-        value = int(text)
+        low, high = float(parts[0]), float(parts[1])
+        levels = int(parts[2]) if len(parts) == 3 else None
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if not 0 <= value < 2**63:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 2**63-1, got {value}")
-    return value
+        raise argparse.ArgumentTypeError(f"{text!r}: LOW and HIGH must be numbers and LEVELS a whole number") from None
+    return path.strip(), {"low": low, "high": high} | ({"levels": levels} if levels is not None else {})
+
+
+def shard_spec(text: str) -> tuple[int, int]:
+    """--shard I/N -> (I, N) with 0 <= I < N."""
+    index, sep, count = text.partition("/")
+    try:
+        i, n = int(index), int(count)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected I/N, e.g. 0/4 (task 0 of 4), got {text!r}") from None
+    if not sep or n < 1 or not 0 <= i < n:
+        raise argparse.ArgumentTypeError(f"expected I/N with 0 <= I < N, got {text!r}")
+    return i, n
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="run.py", description="Monte Carlo runs of the NATO summit consensus model (Mesa).",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("scenario", help="scenario YAML file, e.g. scenarios/baseline.yaml")
+    p.add_argument("scenario", help="scenario YAML file, e.g. scenarios/baseline.yaml, or a folder of scenarios "
+                                    "with observed blocks to validate, e.g. scenarios/history/")
     p.add_argument("--runs", type=positive_int, metavar="N",
                    help="replications (default: the scenario's run.replications)")
     p.add_argument("--seed", type=seed_int, metavar="S",
@@ -67,11 +104,46 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--print-config", action="store_true",
                    help="print the resolved scenario (after extends and --set) and exit")
     p.add_argument("--replay", type=seed_int, metavar="R", help="replay replication R with a per-round trace")
+    p.add_argument("--calibrate", action="store_true",
+                   help="with a folder of historical scenarios: calibrate the global protocol parameters "
+                        "and report leave-one-summit-out errors (docs/validation.md)")
+    sweeps = p.add_argument_group("sweeps (docs/sweeps.md)")
+    sweeps.add_argument("--sweep", action="append", type=sweep_range, default=[], metavar="PATH=LOW:HIGH[:LEVELS]",
+                        help="sweep a scenario value (repeatable; replaces the file's sweep parameters); "
+                             "LEVELS for a grid")
+    sweeps.add_argument("--design", choices=("grid", "lhs", "sobol", "morris"),
+                        help="point layout (default: the sweep block's, else grid)")
+    sweeps.add_argument("--samples", type=positive_int, metavar="N",
+                        help="lhs points, sobol base sample (a power of two), morris trajectories")
+    sweeps.add_argument("--target-halfwidth", type=halfwidth, metavar="H",
+                        help="run each point in batches until its Wilson 95%% half-width is at most H "
+                             "(--runs is then the cap)")
+    sweeps.add_argument("--no-crn", action="store_true",
+                        help="independent seeds per point instead of common random numbers")
+    sweeps.add_argument("--persuade", type=distance, metavar="D",
+                        help="who must be persuaded: P(consensus) when each member moves D points toward "
+                             "the compromise, paired and ranked")
+    sweeps.add_argument("--scheduler", metavar="ADDRESS",
+                        help="run chunks on an existing Dask cluster, e.g. tcp://host:8786 (extra: [cluster])")
+    sweeps.add_argument("--shard", type=shard_spec, metavar="I/N",
+                        help="run only every N-th chunk, starting at I (job arrays; all shards share --out)")
     return p
+
+
+def sweep_overrides(args: argparse.Namespace) -> list[str]:
+    """The sweep flags as --set overrides on the sweep block."""
+    flags = {"design": args.design, "samples": args.samples, "target_halfwidth": args.target_halfwidth,
+             "replications": args.runs}
+    items = [f"sweep.{key}={value}" for key, value in flags.items() if value is not None]
+    return items + (["sweep.common_random_numbers=false"] if args.no_crn else [])
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if Path(args.scenario).is_dir() or args.calibrate:  # validation against history (docs/validation.md)
+        from model.validation import folder_command
+
+        return folder_command(args)
     from model.batch import default_workers
     from model.config import ScenarioError, load_scenario, resolved_yaml
     from model.seeds import fresh_seed
@@ -82,21 +154,33 @@ def main(argv: list[str] | None = None) -> int:
     if args.seed is not None:
         overrides.append(f"run.seed={args.seed}")
     try:
-        scenario = load_scenario(args.scenario, overrides)
+        swept = dict(args.sweep) or None
+        if swept and args.persuade is not None:
+            raise ScenarioError("--persuade and --sweep: choose one (--persuade is a sweep of its own).")
+        scenario = None if swept else load_scenario(args.scenario, overrides)
+        if args.persuade is None and (swept or scenario.sweep):
+            scenario = load_scenario(args.scenario, overrides + sweep_overrides(args), swept)
+        elif (args.shard and args.persuade is None) or any(
+                (args.target_halfwidth, args.no_crn, args.design, args.samples)):
+            raise ScenarioError(f"{args.scenario}: --shard, --target-halfwidth, --no-crn, --design and --samples "
+                                "apply to sweeps: add --sweep PATH=LOW:HIGH[:LEVELS] or use a scenario with a "
+                                "sweep: block (docs/sweeps.md).")
         if args.print_config:
             print(resolved_yaml(scenario), end="")
             return 0
         seed, source = ((scenario.run.seed, "--seed" if args.seed is not None else "scenario")
                         if scenario.run.seed is not None else (fresh_seed(), "entropy"))
-        out = args.out or Path("results") / scenario.name
+        workers = args.workers or default_workers()
         if args.replay is not None:
-            return replay(scenario, seed, args.replay, out)
+            return replay(scenario, seed, args.replay, args.out or Path("results") / scenario.name)
+        if args.persuade is not None or scenario.sweep:
+            return sweep(scenario, seed, source, workers, args)
         from model import report
         from model.runner import run_batch
 
-        result = run_batch(scenario, seed, out, args.workers or default_workers(), fresh=args.fresh,
+        result = run_batch(scenario, seed, args.out or Path("results") / scenario.name, workers, fresh=args.fresh,
                            quiet=args.quiet, scenario_file=args.scenario, seed_source=source,
-                           engine=args.engine)
+                           engine=args.engine, scheduler=args.scheduler)
     except ScenarioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -107,6 +191,32 @@ def main(argv: list[str] | None = None) -> int:
         print(report.render(result.summary))
         print(f"\nwrote {result.folder.root}/: replications.parquet (.csv), summary.json, manifest.json, "
               f"figures/ ({len(result.figures)} figures)")
+    return 0
+
+
+def sweep(scenario, seed: int, source: str, workers: int, args: argparse.Namespace) -> int:
+    """A sweep (the scenario's sweep block, or --sweep) or the --persuade analysis."""
+    from model.design import persuasion_design
+    from model.sweep import Replicates, run_sweep
+    from model.sweep_analysis import render_sweep
+
+    if args.persuade is not None:
+        design = persuasion_design(scenario, args.persuade)
+        replicates = Replicates(scenario.run.replications)
+        default_out = f"{scenario.name}-persuade-{args.persuade:g}"
+    else:
+        design, replicates = None, None
+        default_out = f"{scenario.name}-sweep-{scenario.spec_hash[:6]}" if args.sweep else scenario.name
+    result = run_sweep(scenario, seed, args.out or Path("results") / default_out, workers, design=design,
+                       replicates=replicates, fresh=args.fresh, quiet=args.quiet, scenario_file=args.scenario,
+                       seed_source=source, engine=args.engine, scheduler=args.scheduler,
+                       shard=args.shard or (0, 1))
+    if result.complete and not args.quiet:
+        import pandas as pd
+
+        print(render_sweep(result.summary, pd.read_parquet(result.folder.root / "points.parquet")))
+        print(f"\nwrote {result.folder.root}/: design, points, differences and (for sobol/morris) sensitivity "
+              f"tables (.parquet, .csv), parts/, summary.json, manifest.json, figures/ ({len(result.figures)} files)")
     return 0
 
 

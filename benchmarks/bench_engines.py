@@ -16,23 +16,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-
-def timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+from common import PeakTreeMemory, run_child, timed  # noqa: E402
 
 
 def three_ways(runs: int) -> None:
@@ -108,11 +101,9 @@ def profile() -> None:
 
 def million(runs: int) -> None:
     """Run in a fresh process so its peak memory is the job's own."""
-    out = subprocess.run([sys.executable, __file__, "--child", str(runs)], capture_output=True, text=True, cwd=ROOT)
-    if out.returncode:
-        print(out.stderr)
+    facts = run_child(__file__, str(runs))
+    if facts is None:
         return
-    facts = json.loads(out.stdout.strip().splitlines()[-1])
     print(f"{runs:,} baseline replications, ensemble, 2 workers, all files and figures: {facts['seconds']:.1f} s "
           f"(bar <= 60 s)")
     print(f"  peak memory of the whole job (main + workers, sampled every 20 ms): {facts['tree_mib']:.0f} MiB "
@@ -120,48 +111,16 @@ def million(runs: int) -> None:
           f"{facts['worker_mib']:.0f} MiB")
 
 
-def _tree_rss_mib() -> float:
-    """Resident memory of this process and all its descendants, from /proc (Linux)."""
-    parents: dict[int, int] = {}
-    rss: dict[int, int] = {}
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
-        except OSError:
-            continue
-        pid = int(status.parent.name)
-        parents[pid] = int(fields["PPid"])
-        rss[pid] = int(fields.get("VmRSS", "0 kB").split()[0])
-    family, grew = {os.getpid()}, True
-    while grew:
-        grew = False
-        for pid, parent in parents.items():
-            if parent in family and pid not in family:
-                family.add(pid)
-                grew = True
-    return sum(rss.get(pid, 0) for pid in family) / 1024
-
-
 def child(runs: int) -> None:
     from model.config import load_scenario
     from model.runner import run_batch
 
-    peak, done = [0.0], threading.Event()
-
-    def sample() -> None:
-        while not done.wait(0.02):
-            peak[0] = max(peak[0], _tree_rss_mib())
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
     scenario = load_scenario(overrides=[f"run.replications={runs}"])
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, PeakTreeMemory() as memory:
         seconds = timed(lambda: run_batch(scenario, scenario.run.seed, Path(tmp) / "out", workers=2, quiet=True,
                                           engine="ensemble"))
-    done.set()
-    sampler.join()
     kib = 1024
-    print(json.dumps({"seconds": seconds, "tree_mib": peak[0],
+    print(json.dumps({"seconds": seconds, "tree_mib": memory.peak,
                       "main_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / kib,
                       "worker_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / kib}))
 

@@ -6,16 +6,22 @@ depend on the chunking, the worker count or the order chunks finish in.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import math
 import multiprocessing
 import os
-from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+import traceback
+from collections.abc import Callable, Hashable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, wait
 
+import numpy as np
 import pyarrow as pa
 
-from .config import Scenario
+from .config import Scenario, ScenarioError, point_scenario
 from .params import Params, params_for
+
+Runner = Callable[[Scenario, int, int, int, str], pa.Table]  # (point scenario, seed, first, count, engine)
 
 ENGINES = ("ensemble", "mesa")
 DEFAULT_ENGINE = "ensemble"  # the faster; equal to the Mesa engine replication by replication
@@ -40,6 +46,49 @@ def run_chunk(scenario: Scenario, seed: int, first: int, count: int, engine: str
     return run_replications(scenario, seed, first, count, params)
 
 
+def run_sweep_chunk(raw: dict, raw_key: str, segments: list[tuple[int, dict, int, int, int]], stride: int,
+                    engine: str, runner: Runner | None = None) -> pa.Table:
+    """Worker task: play each (point, overrides, seed, first, count) segment; one row per run.
+
+    A run that raises becomes a row with its seed and the error text, and the sweep goes on."""
+    tables = [_run_segment(raw, raw_key, *segment, stride, engine, runner or run_chunk)
+              for segment in segments]
+    return pa.concat_tables(tables, promote_options="default")
+
+
+_POINTS: dict[tuple[str, tuple], Scenario] = {}
+
+
+def _run_segment(raw: dict, raw_key: str, point: int, overrides: dict, seed: int, first: int, count: int,
+                 stride: int, engine: str, runner: Runner) -> pa.Table:
+    key = (raw_key, tuple(sorted(overrides.items())))
+    try:
+        if key not in _POINTS:
+            if len(_POINTS) >= 256:
+                _POINTS.pop(next(iter(_POINTS)))
+            _POINTS[key] = point_scenario(raw, overrides, f"sweep point {point}")
+        scenario = _POINTS[key]
+    except ScenarioError as exc:
+        return _failed(point, seed, first, count, stride, str(exc))
+    try:
+        table = runner(scenario, seed, first, count, engine)
+    except Exception as exc:
+        if count == 1:
+            return _failed(point, seed, first, 1, stride, "".join(traceback.format_exception_only(exc)).strip())
+        return pa.concat_tables([_run_segment(raw, raw_key, point, overrides, seed, r, 1, stride, engine, runner)
+                                 for r in range(first, first + count)], promote_options="default")
+    ids = pa.array(point * stride + np.arange(first, first + count, dtype=np.int64))
+    table = table.add_column(0, "run_id", ids).add_column(0, "point", pa.array(np.full(count, point, np.int64)))
+    return table.append_column("error", pa.nulls(count, pa.string()))
+
+
+def _failed(point: int, seed: int, first: int, count: int, stride: int, error: str) -> pa.Table:
+    replication = np.arange(first, first + count, dtype=np.int64)
+    return pa.table({"point": np.full(count, point, np.int64), "run_id": point * stride + replication,
+                     "seed": np.full(count, seed, np.int64), "replication": replication,
+                     "error": pa.array([error] * count, pa.string())})
+
+
 def chunk_size(replications: int, workers: int, engine: str = "mesa") -> int:
     """Four chunks per worker (load balance) where that keeps chunks within CHUNK_RANGE; a batch
     smaller than one chunk runs in process, without a pool."""
@@ -59,26 +108,59 @@ def _single_threaded_worker() -> None:
 
 
 def execute(scenario: Scenario, seed: int, todo: list[tuple[int, int]], workers: int,
-            engine: str = "mesa") -> Iterator[tuple[int, pa.Table]]:
-    """Yield (first, table) per chunk as chunks finish: in-process for one worker, else a spawn-context
-    process pool (forking a process with threads can deadlock; the global start method is untouched)."""
+            engine: str = "mesa", scheduler: str | None = None) -> Iterator[tuple[int, pa.Table]]:
+    """Yield (first, table) per chunk of the main job as chunks finish."""
     params = params_for(scenario)  # built once here; workers get the arrays and need no SciPy
-    if workers <= 1 or len(todo) <= 1:
-        for first, count in todo:
-            yield first, run_chunk(scenario, seed, first, count, engine, params)
+    tasks = [(first, run_chunk, (scenario, seed, first, count, engine, params)) for first, count in todo]
+    yield from run_tasks(tasks, workers, scheduler)
+
+
+def run_tasks(tasks: list[tuple[Hashable, Callable, tuple]], workers: int, scheduler: str | None = None,
+              ) -> Iterator[tuple[Hashable, object]]:
+    """Run (key, function, args) tasks; yield (key, result) as each finishes.
+
+    In process for one worker or one task; else a spawn-context process pool (forking a process
+    with threads can deadlock; the global start method is left alone), or the Dask cluster at
+    `scheduler`. At most two tasks per worker are in flight, so a sweep of thousands of chunks
+    never queues all their arguments at once."""
+    if scheduler is None and (workers <= 1 or len(tasks) <= 1):
+        for key, function, args in tasks:
+            yield key, function(*args)
         return
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_single_threaded_worker) as pool:
-        pending = {pool.submit(run_chunk, scenario, seed, first, count, engine, params): first
-                   for first, count in todo}
+    with _executor(workers, scheduler) as pool:
+        queue = iter(tasks)
+        pending: dict = {}
+
+        def top_up(limit: int) -> None:
+            for key, function, args in itertools.islice(queue, max(0, limit - len(pending))):
+                pending[pool.submit(function, *args)] = key
+
+        top_up(2 * workers)
         try:
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
-                    yield pending.pop(future), future.result()
+                    key = pending.pop(future)
+                    result = future.result()
+                    top_up(2 * workers)
+                    yield key, result
         finally:
             for future in pending:
                 future.cancel()
+
+
+@contextlib.contextmanager
+def _executor(workers: int, scheduler: str | None) -> Iterator[Executor]:
+    """A concurrent.futures executor: the local process pool, or a Dask client's executor."""
+    if scheduler is None:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_single_threaded_worker) as pool:
+            yield pool
+        return
+    from .cluster import dask_executor
+
+    with dask_executor(scheduler) as pool:
+        yield pool
 
 
 def default_workers() -> int:

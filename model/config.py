@@ -203,7 +203,66 @@ class Observed(Strict):
     levels: dict[str, Level] = Field(default_factory=dict)
     wording: dict[str, str] = Field(default_factory=dict, description="issue -> the text the level was coded from")
     holdouts: list[str] = Field(default_factory=list)
+    late: bool | None = Field(None, description="the text was settled only at the summit itself (the last round)")
     source: str = ""
+
+
+class SweepRange(Strict):
+    """One swept parameter: its range and, for a grid, the number of evenly spaced levels."""
+
+    low: float
+    high: float
+    levels: Annotated[int, Field(ge=2, le=10_000)] | None = Field(
+        None, description="grid levels from low to high; required by the grid design, unused by the others")
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low}) is above high ({self.high}); give low <= high")
+        return self
+
+
+class Sweep(Strict):
+    """A parameter sweep: which scenario values vary, how the points are laid out, how many runs each."""
+
+    design: Literal["grid", "lhs", "sobol", "morris"] = "grid"
+    parameters: dict[str, SweepRange] = Field(description="parameter path (as for --set) -> range")
+    samples: Annotated[int, Field(ge=1)] | None = Field(
+        None, description="lhs: points; sobol: base sample N (a power of two); morris: trajectories")
+    second_order: bool = Field(False, description="sobol: also estimate second-order indices (N(2D+2) points)")
+    morris_levels: Annotated[int, Field(ge=2, le=100)] = 4
+    replications: Annotated[int, Field(ge=1, le=100_000_000)] | None = Field(
+        None, description="runs per point (default run.replications); the cap when target_halfwidth is set")
+    common_random_numbers: bool = Field(True, description="replication r uses the same draws at every point")
+    target_halfwidth: Annotated[float, Field(gt=0.0, lt=0.5)] | None = Field(
+        None, description="stop a point once the Wilson 95% half-width of P(consensus) is at most this")
+    min_replications: Annotated[int, Field(ge=1)] = 100
+    outcome: str = Field("consensus", description="what sensitivity indices explain: consensus or level_<issue>")
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        problems = []
+        if not self.parameters:
+            problems.append("parameters: give at least one parameter path with low and high")
+        if self.design == "grid":
+            for path, rng in self.parameters.items():
+                if rng.levels is None:
+                    problems.append(f"parameters.{path}.levels: the grid design needs levels (e.g. 5)")
+        elif self.samples is None:
+            problems.append(f"samples: the {self.design} design needs samples "
+                            + ("(a power of two, e.g. 256)" if self.design == "sobol" else "(e.g. 64)"))
+        if self.design == "sobol" and self.samples is not None and self.samples & (self.samples - 1):
+            below = 1 << (self.samples.bit_length() - 1)
+            problems.append(f"samples: Sobol (Saltelli) sampling needs a power of two, got {self.samples}; "
+                            f"use {below} or {below * 2}")
+        if self.design in ("sobol", "morris") and len(self.parameters) < 2:
+            problems.append(f"parameters: {self.design} indices need at least two parameters")
+        if self.target_halfwidth is not None and self.replications is not None \
+                and self.min_replications > self.replications:
+            problems.append(f"min_replications ({self.min_replications}) exceeds replications ({self.replications})")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
 
 
 class Scenario(Strict):
@@ -222,6 +281,7 @@ class Scenario(Strict):
     protocol: Protocol = Protocol()
     run: Run = Run()
     observed: Observed | None = None
+    sweep: Sweep | None = None
 
     @model_validator(mode="after")
     def _cross_references(self):
@@ -282,18 +342,23 @@ def _listing(keys) -> str:
 
 
 # ---------------------------------------------------------------- loading
-def load_scenario(path: str | Path = BASELINE, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
-    """Read, merge `extends`, apply `--set path=value` overrides, validate.
+def load_scenario(path: str | Path = BASELINE, overrides: list[str] | tuple[str, ...] = (),
+                  sweep: dict[str, dict] | None = None) -> Scenario:
+    """Read, merge `extends`, set `sweep` parameters (path -> {low, high, levels}: they replace the
+    file's sweep parameters), apply `--set path=value` overrides, validate.
 
     Remembered while none of the files read has changed: a Scenario is immutable, and Mesa's
     batch_run and the dashboard build one model (so load one scenario) per run."""
     path = Path(path)
-    key = (str(path.resolve()), tuple(overrides))
+    key = (str(path.resolve()), tuple(overrides), json.dumps(sweep, sort_keys=True))
     cached = _LOADED.get(key)
     if cached and cached[0] == _stamps(cached[0]):
         return cached[1]
     chain: list[Path] = []
     raw = _read_with_extends(path, chain)
+    if sweep:
+        block = raw.get("sweep") if isinstance(raw.get("sweep"), dict) else {}
+        raw["sweep"] = block | {"parameters": sweep}
     for item in overrides:
         apply_override(raw, item, path)
     scenario = validate(raw, path)
@@ -365,43 +430,73 @@ KEYED_COLLECTIONS = {"members": "member", "issues": "issue", "blocs": "bloc"}
 
 
 def apply_override(raw: dict, item: str, source: str | Path = "--set") -> None:
-    """Apply one `path=value` (value parsed as YAML) in place.
-
-    A path may create a missing optional key, but never a new member, issue or bloc: a typo there
-    would otherwise become a half-specified new entry.
-    """
+    """Apply one `path=value` (value parsed as YAML) in place."""
     if "=" not in item:
         raise ScenarioError(f"--set {item!r}: expected PATH=VALUE, e.g. --set protocol.rounds=10 "
                             f"or --set members.POL.ideal.ukraine=80.")
     dotted, text = item.split("=", 1)
-    keys = dotted.strip().split(".")
-    if not all(keys):
-        raise ScenarioError(f"--set {item!r}: empty key in path {dotted!r}.")
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError:
         raise ScenarioError(f"--set {item!r}: the value {text!r} is not valid YAML.") from None
+    set_path(raw, dotted.strip(), value, source)
+
+
+def set_path(raw: dict, dotted: str, value: Any, source: str | Path = "--set", what: str = "--set") -> None:
+    """Set the value at a parameter path (`protocol.rounds`, `members.POL.ideal.ukraine`) in place.
+
+    A path may create a missing optional key, but never a new member, issue or bloc: a typo there
+    would otherwise become a half-specified new entry. `what` names the setting in messages
+    (`--set` or the sweep parameter)."""
+    keys = dotted.split(".")
+    if not all(keys):
+        raise ScenarioError(f"{source}: {what} {dotted}: empty key in path {dotted!r}.")
     if len(keys) == 1 and keys[0] in KEYED_COLLECTIONS:
-        raise ScenarioError(f"{source}: --set {dotted}: set a path inside {keys[0]} "
+        raise ScenarioError(f"{source}: {what} {dotted}: set a path inside {keys[0]} "
                             f"(e.g. {keys[0]}.<id>.<key>), not the whole collection.")
     node = raw
     for depth, key in enumerate(keys[:-1]):
         child = node.get(key) if isinstance(node, dict) else None
         if depth == 1 and keys[0] in KEYED_COLLECTIONS and child is None:
             kind = KEYED_COLLECTIONS[keys[0]]
-            raise ScenarioError(f"{source}: --set {dotted}: unknown {kind} {key!r}; "
+            raise ScenarioError(f"{source}: {what} {dotted}: unknown {kind} {key!r}; "
                                 f"known: {_listing(node)}.")
         if child is None:
             child = node[key] = {}
         if not isinstance(child, dict):
             # a scalar ideal point can be refined into a distribution only by replacing it whole
-            raise ScenarioError(f"{source}: --set {dotted}: {'.'.join(keys[:depth + 1])} holds a value, "
+            raise ScenarioError(f"{source}: {what} {dotted}: {'.'.join(keys[:depth + 1])} holds a value, "
                                 f"not a mapping; set that path itself.")
         node = child
     if keys[0] in KEYED_COLLECTIONS and len(keys) == 2 and keys[1] not in node:
-        raise ScenarioError(f"{source}: --set {dotted}: unknown {KEYED_COLLECTIONS[keys[0]]} {keys[1]!r}; "
+        raise ScenarioError(f"{source}: {what} {dotted}: unknown {KEYED_COLLECTIONS[keys[0]]} {keys[1]!r}; "
                             f"known: {_listing(node)}.")
     node[keys[-1]] = value
+
+
+def value_at(raw: dict, path: str):
+    """The value at a parameter path in plain scenario data, or None where the path is absent."""
+    node = raw
+    for key in path.split("."):
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def base_raw(scenario: Scenario) -> dict:
+    """The resolved scenario as plain data without its sweep block: what every point starts from."""
+    raw = scenario.model_dump(mode="json", exclude_none=True)
+    raw.pop("sweep", None)
+    return raw
+
+
+def point_scenario(raw: dict, overrides: dict[str, float], source: str = "<sweep point>") -> Scenario:
+    """The scenario at one point: the base with the point's values set, validated."""
+    point = copy.deepcopy(raw)
+    for path, value in overrides.items():
+        set_path(point, path, value, source, what="sweep parameter")
+    return validate(point, source)
 
 
 def _describe(exc: ValidationError, path: str | Path) -> str:
@@ -418,9 +513,9 @@ def _describe(exc: ValidationError, path: str | Path) -> str:
             text = "required key is missing"
         elif kind == "value_error":
             text = str(err["ctx"]["error"]) if "ctx" in err else err["msg"]
-            if where == "(top level)":  # the cross-reference checks: one problem per line
-                lines.extend(f"{path}: {part}" for part in text.splitlines())
-                continue
+            prefix = "" if where == "(top level)" else f"{where}: "  # top level: the cross-reference checks
+            lines.extend(f"{path}: {prefix}{part}" for part in text.splitlines())  # one problem per line
+            continue
         else:
             text = f"{err['msg']} (got {err.get('input')!r})"
         if "ideal" in loc and kind in ("union_tag_invalid", "float_type", "model_type"):

@@ -69,7 +69,7 @@ R = TypeVar("R")
 
 
 # ---------------------------------------------------------------- shared helpers
-def _styled(func: Callable[P, R]) -> Callable[P, R]:
+def styled(func: Callable[P, R]) -> Callable[P, R]:
     """Run a figure builder under the house style without touching global rcParams."""
 
     @functools.wraps(func)
@@ -107,7 +107,7 @@ def bloc_handles(scenario: Scenario, present: Iterable[str] | None = None, kind:
     return handles
 
 
-def _new_figure(width: float, height: float) -> Figure:
+def new_figure(width: float, height: float) -> Figure:
     """A pyplot-free figure (Agg canvas) whose constrained layout keeps titles, legends and notes apart."""
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
@@ -151,11 +151,11 @@ def _pct(p: float) -> str:
     return f"{100 * p:.1f}%" if p < 0.995 or p == 1 else f"{100 * p:.2f}%"
 
 
-def _wrap(text: str, width: int, indent: str = "") -> str:
+def wrap(text: str, width: int, indent: str = "") -> str:
     return textwrap.fill(text, width=width, subsequent_indent=indent, break_long_words=False)
 
 
-def _issue_grid(k: int, max_cols: int = 3) -> tuple[int, int]:
+def issue_grid(k: int, max_cols: int = 3) -> tuple[int, int]:
     cols = min(k, max_cols)
     return math.ceil(k / cols), cols
 
@@ -196,7 +196,7 @@ def _draw_anchor_key(fig: Figure, ax, key: list[tuple[str, list[str]]]) -> None:
         y -= KEY_GAP_PT
 
 
-@_styled
+@styled
 def plot_levels(df: pd.DataFrame, scenario: Scenario, bin_width: float = 2.0) -> Figure:
     """Where the agreed text lands on each issue, read against the communiqué phrasings it means.
 
@@ -209,7 +209,7 @@ def plot_levels(df: pd.DataFrame, scenario: Scenario, bin_width: float = 2.0) ->
     observed = scenario.observed.levels if scenario.observed else {}
     keys = [_anchor_key_lines(scenario.issues[name].anchors) for name in issues]
     heights = [max(2.35, 0.45 + _key_height_pt(k) / 72) for k in keys]
-    fig = _new_figure(12.0, 0.75 + sum(heights) + NOTE_STRIP_IN)
+    fig = new_figure(12.0, 0.75 + sum(heights) + NOTE_STRIP_IN)
     grid = fig.add_gridspec(len(issues), 2, width_ratios=[1.2, 1.0], height_ratios=heights)
     bins = np.arange(SCALE[0], SCALE[1] + bin_width, bin_width)
 
@@ -280,7 +280,7 @@ def holdout_shares(df: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-@_styled
+@styled
 def plot_holdouts(df: pd.DataFrame, scenario: Scenario, top: int = 15) -> Figure:
     """Who is most often the last obstacle: share of replications each member was a final holdout."""
     table = holdout_shares(df, scenario)
@@ -293,7 +293,7 @@ def plot_holdouts(df: pd.DataFrame, scenario: Scenario, top: int = 15) -> Figure
     colours = bloc_colours(scenario)
     n = len(df)
 
-    fig = _new_figure(8.0, 1.9 + 0.34 * max(len(shown), 2) + NOTE_STRIP_IN)
+    fig = new_figure(8.0, 1.9 + 0.34 * max(len(shown), 2) + NOTE_STRIP_IN)
     grid, legend_spec = grid_with_legend_row(fig, 1)
     ax = fig.add_subplot(grid[0, 0])
     if shown.empty:
@@ -334,7 +334,7 @@ def plot_holdouts(df: pd.DataFrame, scenario: Scenario, top: int = 15) -> Figure
 
 
 # ---------------------------------------------------------------- rounds
-@_styled
+@styled
 def plot_rounds(df: pd.DataFrame, scenario: Scenario) -> Figure:
     """How close to the deadline consensus comes, and how often it does not come at all."""
     rounds = scenario.protocol.rounds
@@ -344,7 +344,7 @@ def plot_rounds(df: pd.DataFrame, scenario: Scenario) -> Figure:
     per_round = when.value_counts().reindex(range(1, rounds + 1), fill_value=0)
     misses = {kind: int((df["outcome"] == kind).sum()) for kind in ("partial", "none")}
 
-    fig = _new_figure(max(7.0, 2.6 + 0.5 * (rounds + 3)), 4.3 + NOTE_STRIP_IN)
+    fig = new_figure(max(7.0, 2.6 + 0.5 * (rounds + 3)), 4.3 + NOTE_STRIP_IN)
     grid, legend_spec = grid_with_legend_row(fig, 1)
     ax = fig.add_subplot(grid[0, 0])
     x_rounds = np.arange(1, rounds + 1)
@@ -394,7 +394,7 @@ def _trajectory_frames(model: NegotiationModel) -> tuple[pd.DataFrame, pd.DataFr
     return drafts, members
 
 
-@_styled
+@styled
 def plot_trajectories(model: NegotiationModel) -> Figure:
     """How positions converge (or not) on the chair's drafts in one replayed replication."""
     scenario = model.scenario_config
@@ -406,8 +406,8 @@ def plot_trajectories(model: NegotiationModel) -> Figure:
     voting = {code: m.voting for code, m in scenario.members.items()}
     rounds = scenario.protocol.rounds
     out = model.outcome
-    nrows, ncols = _issue_grid(len(issues))
-    fig = _new_figure(4.3 * ncols, 3.5 * nrows + 1.3 + NOTE_STRIP_IN)
+    nrows, ncols = issue_grid(len(issues))
+    fig = new_figure(4.3 * ncols, 3.5 * nrows + 1.3 + NOTE_STRIP_IN)
     grid, legend_spec = grid_with_legend_row(fig, nrows, ncols)
     axes = [[fig.add_subplot(grid[r, c]) for c in range(ncols)] for r in range(nrows)]
 
@@ -417,7 +417,8 @@ def plot_trajectories(model: NegotiationModel) -> Figure:
         for code, rows in members.groupby("code", sort=False):
             rows = rows.sort_values("round")
             (line,) = ax.plot(rows["round"], rows[f"position_{name}"], color=colours[code],
-                              lw=0.9 if len(voting) > 10 else 1.6, alpha=0.75, ls="-" if voting[code] else "--", zorder=2)
+                              lw=0.9 if len(voting) > 10 else 1.6, alpha=0.75, ls="-" if voting[code] else "--",
+                              zorder=2)
             line.set_gid(f"member:{code}")
         ax.plot(drafts["round"], drafts[f"draft_{name}"], color="black", lw=2.6, marker="o", ms=4.5,
                 zorder=4)
@@ -429,7 +430,7 @@ def plot_trajectories(model: NegotiationModel) -> Figure:
         else:
             status = "open" if model.running else "not agreed"
         ax.axvline(rounds, color="black", ls="--", lw=1.0, zorder=1)
-        ax.set_title(_wrap(issue.label, 52) + f"\n{status}", loc="left", fontsize=9.5)
+        ax.set_title(wrap(issue.label, 52) + f"\n{status}", loc="left", fontsize=9.5)
         ax.set_xlim(-0.3, rounds + 0.3)
         ax.set_xticks(range(0, rounds + 1))
         ax.set_ylim(*SCALE)
@@ -482,14 +483,14 @@ def vote_table(model: NegotiationModel) -> pd.DataFrame:
     return table
 
 
-@_styled
+@styled
 def plot_acceptance(model: NegotiationModel) -> Figure:
     """Who accepts the chair's current draft: per issue, each member's position at the vote and the
     band of levels it would accept on that issue (the rest of the draft as it is, no noise)."""
     scenario, table = model.scenario_config, vote_table(model)
     issues = list(scenario.issues)
     n = len(scenario.members)
-    fig = _new_figure(3.6 * len(issues) + 1.4, 1.6 + 0.19 * n + NOTE_STRIP_IN)
+    fig = new_figure(3.6 * len(issues) + 1.4, 1.6 + 0.19 * n + NOTE_STRIP_IN)
     grid, legend_spec = grid_with_legend_row(fig, 1, len(issues))
     if table.empty:
         ax = fig.add_subplot(grid[0, :])
@@ -512,7 +513,7 @@ def plot_acceptance(model: NegotiationModel) -> Figure:
         ax.set_xlim(*SCALE)
         ax.set_xticks(list(scenario.issues[name].anchors))
         ax.set_ylim(-0.7, len(table) - 0.3)
-        ax.set_title(_wrap(scenario.issues[name].label, 40) + f"\ndraft {draft[k]:.1f}", loc="left", fontsize=9.5)
+        ax.set_title(wrap(scenario.issues[name].label, 40) + f"\ndraft {draft[k]:.1f}", loc="left", fontsize=9.5)
         ax.set_xlabel("level (0-100 scale)")
         ax.grid(axis="x", color="#EBEBEB", lw=0.6)
         if k == 0:
@@ -556,5 +557,74 @@ def save_figures(df: pd.DataFrame, scenario: Scenario, example_model: Negotiatio
     return pngs
 
 
+# ---------------------------------------------------------------- validation against history
+VALIDATION_MARKS = {  # baseline -> (label, marker, colour): not blocs, so the palette is free here
+    "compromise": ("compromise model (salience × capability weighted mean)", "D", OKABE_ITO[0]),
+    "weighted_median": ("weighted median", "^", OKABE_ITO[1]),
+    "plain_mean": ("plain mean", "s", OKABE_ITO[2]),
+}
+
+
+@styled
+def plot_validation(table: pd.DataFrame, note: str = "") -> Figure:
+    """Predicted vs observed level for every (summit, issue) of a validation table
+    (`validation.validate_folder`): the model's mean agreed level with its 90 % interval (5th-95th
+    percentile of runs), the three baselines beside it, the observed level as a black bar."""
+    cases = list(dict.fromkeys(table["scenario"]))
+    widths = [int((table["scenario"] == c).sum()) for c in cases]
+    width = max(8.0, 1.25 * sum(widths) + 1.6)
+    fig = new_figure(width, 5.4 + NOTE_STRIP_IN)
+    grid, legend_row = grid_with_legend_row(fig, 1, len(cases), width_ratios=widths)
+    axes = []
+    for col, case in enumerate(cases):
+        ax = fig.add_subplot(grid[0, col], sharey=axes[0] if axes else None)
+        axes.append(ax)
+        rows = table[table["scenario"] == case].reset_index(drop=True)
+        x = np.arange(len(rows), dtype=float)
+        for level in (0, 25, 50, 75, 100):
+            ax.axhline(level, color="#DDDDDD", lw=0.7, zorder=0)
+        ax.hlines(rows["observed"], x - 0.38, x + 0.38, color="black", lw=2.6, zorder=3)
+        agreed = rows["predicted"].notna()
+        lo = (rows["predicted"] - rows["p05"])[agreed]
+        hi = (rows["p95"] - rows["predicted"])[agreed]
+        ax.errorbar(x[agreed] - 0.12, rows.loc[agreed, "predicted"], yerr=[lo, hi], fmt="o", color=OKABE_ITO[3],
+                    ms=6.5, elinewidth=1.8, capsize=4, zorder=4)
+        for (name, (_, marker, colour)), dx in zip(VALIDATION_MARKS.items(), (0.08, 0.18, 0.28)):
+            ax.plot(x + dx, rows[name], ls="none", marker=marker, color=colour, ms=5.5, mec="white", mew=0.5,
+                    zorder=5)
+        for i in np.flatnonzero(~agreed.to_numpy()):
+            ax.text(x[i] - 0.12, 50, "never\nagreed", ha="center", va="center", fontsize=7.5, color=NOTE_GREY)
+        ax.set_xticks(x, [wrap(str(issue).replace("_", " "), 10) for issue in rows["issue"]])
+        ax.set_xlim(-0.6, len(rows) - 0.4)
+        ax.set_title(case, fontweight="bold")
+        if col == 0:
+            ax.set_ylabel("level on the issue's 0–100 scale\n(anchors = communiqué phrasings)")
+        else:
+            ax.tick_params(labelleft=False)
+    axes[0].set_ylim(-4, 104)
+    axes[0].set_yticks([0, 25, 50, 75, 100])
+    handles = [Line2D([], [], color="black", lw=2.6, label="observed level (coded from the text)"),
+               Line2D([], [], color=OKABE_ITO[3], marker="o", lw=1.8, ms=6.5,
+                      label="model: mean agreed level, bar = 5th–95th percentile of runs")]
+    handles += [Line2D([], [], ls="none", marker=m, color=c, ms=6, label=label)
+                for label, m, c in VALIDATION_MARKS.values()]
+    legend_below(fig, legend_row, handles, ncol=3 if width >= 11 else 2)
+    fig.suptitle("Predicted vs observed levels, by summit and issue")
+    fig.supxlabel(note or "validation", x=0.995, ha="right", fontsize=7.5, color=NOTE_GREY)
+    return fig
+
+
+def save_validation_figure(table: pd.DataFrame, out_dir: Path, note: str = "") -> list[Path]:
+    """validation.png (150 dpi) and validation.svg; returns [the PNG]."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig = plot_validation(table, note)
+    with mpl.rc_context(STYLE):
+        for ext in ("png", "svg"):
+            fig.savefig(out_dir / f"validation.{ext}", dpi=DPI, facecolor="white")
+    return [out_dir / "validation.png"]
+
+
 __all__ = ["bloc_colours", "bloc_handles", "corner_note", "holdout_shares", "member_colours", "plot_acceptance",
-           "plot_holdouts", "plot_levels", "plot_rounds", "plot_trajectories", "save_figures", "vote_table"]
+           "plot_holdouts", "plot_levels", "plot_rounds", "plot_trajectories", "plot_validation", "save_figures",
+           "save_validation_figure", "vote_table"]

@@ -22,7 +22,7 @@ OUTCOME_KNOWN = ("this scenario's stances were coded knowing the real outcome (i
 def summarize(df: pd.DataFrame, scenario: Scenario, seed: int) -> dict:
     """Every headline number with k/n and a Wilson 95 % interval."""
     n = len(df)
-    return {
+    summary = {
         "scenario": scenario.name,
         "title": scenario.title,
         "replications": n,
@@ -36,6 +36,11 @@ def summarize(df: pd.DataFrame, scenario: Scenario, seed: int) -> dict:
         "side_payments": _member_shares(appearances(df["side_payments"], before=":"), scenario, n),
         "caveat": (OUTCOME_KNOWN if scenario.observed else None),
     }
+    if scenario.observed:  # predicted vs observed and the baselines (docs/validation.md)
+        from .validation import compare
+
+        summary["validation"] = compare(summary, scenario)
+    return summary
 
 
 def _issue_summary(df: pd.DataFrame, scenario: Scenario, name: str) -> dict:
@@ -127,6 +132,10 @@ def render(summary: dict, top: int = 8) -> str:
         lines += ["", "Side payments (share of runs in which the member sold its veto):"]
         for row in summary["side_payments"][:top]:
             lines.append(f"  {row['member']}  {row['name']:<16} {fmt_share(row)}")
+    if summary.get("validation"):
+        from .validation import render_comparison
+
+        lines += ["", render_comparison(summary["validation"])]
     return "\n".join(lines)
 
 

@@ -81,6 +81,36 @@ def compromise(position: np.ndarray, weight: np.ndarray) -> np.ndarray:
     return member_sum(position, share)
 
 
+def weighted_median(position: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """(R, K) per issue, the position at which the cumulative `weight` (n, K), positions in
+    ascending order, first reaches half the total; where it reaches exactly half at a position, the
+    midpoint of that position and the next higher one (so equal weights give the ordinary median).
+    Members with zero weight do not count; equal weights for all where all weights are zero.
+    A validation baseline (the median voter of the weighted vote), not used by the rules."""
+    position = np.asarray(position, dtype=float)
+    total = weight.sum(axis=0)
+    weight = np.where(total > 0, weight, 1.0)  # (n, K)
+    order = np.argsort(position, axis=1, kind="stable")  # (R, n, K)
+    ranked = np.take_along_axis(position, order, axis=1)
+    w = np.take_along_axis(np.broadcast_to(weight, position.shape), order, axis=1)
+    cum = np.cumsum(w, axis=1)
+    half = cum[:, -1:, :] / 2
+    at = (cum >= half * (1 - 1e-12)).argmax(axis=1)  # (R, K) first position reaching half
+    lower = np.take_along_axis(ranked, at[:, None, :], axis=1)[:, 0, :]
+    exact = np.isclose(np.take_along_axis(cum, at[:, None, :], axis=1)[:, 0, :], half[:, 0, :], rtol=1e-12, atol=0)
+    # the next position with positive weight above `at` (a zero-weight member is not a voter)
+    later = (np.arange(position.shape[1])[None, :, None] > at[:, None, :]) & (w > 0)
+    has_next = later.any(axis=1)
+    nxt = np.take_along_axis(ranked, later.argmax(axis=1)[:, None, :], axis=1)[:, 0, :]
+    return np.where(exact & has_next, (lower + nxt) / 2, lower)
+
+
+def plain_mean(position: np.ndarray, voting: np.ndarray) -> np.ndarray:
+    """(R, K) the unweighted mean of the voting members' positions: a validation baseline."""
+    mask = np.broadcast_to(np.asarray(voting, dtype=float)[:, None], np.shape(position)[1:])
+    return compromise(np.asarray(position, dtype=float), mask)
+
+
 def draft_package(position: np.ndarray, weight: np.ndarray, salience: np.ndarray, objected: np.ndarray,
                   objector_pull: float) -> np.ndarray:
     """Chair's draft: the salience x capability compromise of current positions (voting members),

@@ -30,7 +30,7 @@ class BatchResult:
 
 def run_batch(scenario: Scenario, seed: int, out: Path, workers: int, fresh: bool = False,
               quiet: bool = False, scenario_file: str = "", seed_source: str = "scenario",
-              engine: str = batch.DEFAULT_ENGINE) -> BatchResult:
+              engine: str = batch.DEFAULT_ENGINE, scheduler: str | None = None) -> BatchResult:
     """Run (or resume) every replication of `scenario` under root `seed` and write all outputs.
 
     On KeyboardInterrupt the finished chunks stay on disk and the same command resumes them."""
@@ -46,6 +46,7 @@ def run_batch(scenario: Scenario, seed: int, out: Path, workers: int, fresh: boo
         "chunk_size": batch.chunk_size(n, workers, engine),
         "engine": engine,
         "workers": workers,
+        "scheduler": scheduler,
         "command": sys.argv,
         **environment(),
     }, fresh)
@@ -56,7 +57,7 @@ def run_batch(scenario: Scenario, seed: int, out: Path, workers: int, fresh: boo
     if already and not quiet:
         print(f"resuming: {already} of {n} replications already in {folder.parts}", file=sys.stderr)
     with tqdm(total=n, initial=already, unit="run", disable=quiet, desc=scenario.name, file=sys.stderr) as bar:
-        for first, table in batch.execute(scenario, seed, todo, workers, engine):
+        for first, table in batch.execute(scenario, seed, todo, workers, engine, scheduler):
             folder.write_part(first, table)
             bar.update(table.num_rows)
     table = folder.combined(results_schema(tuple(scenario.issues)))

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import numpy as np
 from statsmodels.stats.proportion import proportion_confint
 
 CONFIDENCE = 0.95
 
 
+def wilson(k, n):
+    """(p, low, high): k/n and its Wilson score 95 % interval (good coverage at small n and near 0
+    or 1), elementwise for arrays; NaN where n = 0."""
+    k, n = np.asarray(k, dtype=float), np.asarray(n, dtype=float)
+    p = np.divide(k, n, out=np.full_like(k, np.nan), where=n > 0)
+    low, high = proportion_confint(k, np.maximum(n, 1), alpha=1 - CONFIDENCE, method="wilson")
+    # the Wilson interval always contains k/n; min/max only undo rounding at k = 0 or k = n
+    return p, np.where(n > 0, np.minimum(low, p), np.nan), np.where(n > 0, np.maximum(high, p), np.nan)
+
+
 def proportion(k: int, n: int) -> dict:
-    """k/n with its Wilson score interval (good coverage at small n and near 0 or 1)."""
+    """k/n with its Wilson score interval, as summaries report it."""
     if n == 0:
         return {"k": 0, "n": 0, "p": None, "ci95": [None, None], "method": "wilson"}
-    p = k / n
-    low, high = proportion_confint(k, n, alpha=1 - CONFIDENCE, method="wilson")
-    # the Wilson interval always contains k/n; min/max only undo rounding at k = 0 or k = n
-    return {"k": int(k), "n": int(n), "p": p, "ci95": [min(float(low), p), max(float(high), p)], "method": "wilson"}
+    p, low, high = (float(x) for x in wilson(k, n))
+    return {"k": int(k), "n": int(n), "p": p, "ci95": [low, high], "method": "wilson"}
 
 
 def fmt_share(est: dict) -> str:

@@ -33,7 +33,7 @@ from .config import ScenarioError
 PACKAGES = ("mesa", "numpy", "scipy", "pandas", "pyarrow", "pydantic", "statsmodels", "matplotlib")
 
 
-def _atomic_write(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
     """Write via a temp file in the same folder and rename, so a kill never leaves half a file."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     write(tmp)
@@ -41,11 +41,11 @@ def _atomic_write(path: Path, write) -> None:
 
 
 def write_json(path: Path, data: dict) -> None:
-    _atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2, default=str) + "\n"))
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2, default=str) + "\n"))
 
 
 def write_text(path: Path, text: str) -> None:
-    _atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def spec_hash(spec: dict) -> str:
@@ -69,33 +69,49 @@ class OutputFolder:
             return None
 
     def prepare(self, spec: dict, manifest: dict, fresh: bool) -> dict:
-        """Create or reopen the folder; returns the manifest in force (an existing one on resume)."""
+        """Create or reopen the folder; returns the manifest in force (an existing one on resume).
+
+        The manifest is created exclusively (a hard link of a finished temp file), so shards of one
+        sweep starting together agree on one manifest, whichever wrote it."""
         old = self.existing_manifest()
-        if old and not fresh and old.get("spec_hash") != spec_hash(spec):
+        if old and not fresh:
+            self._check_same(old, spec)
+        if fresh and self.root.exists():
+            for child in ("parts", "figures"):
+                shutil.rmtree(self.root / child, ignore_errors=True)
+            self.manifest_path.unlink(missing_ok=True)
+            old = None
+        self.parts.mkdir(parents=True, exist_ok=True)
+        for stale in [*self.parts.glob(".*.tmp"), *self.root.glob(".*.tmp")]:
+            stale.unlink(missing_ok=True)
+        if old:
+            return old
+        manifest = {"spec": spec, "spec_hash": spec_hash(spec), **manifest, "created": utc_now(),
+                    "completed": None}
+        tmp = self.root / f".manifest.{os.getpid()}.new"
+        tmp.write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+        try:
+            os.link(tmp, self.manifest_path)
+        except FileExistsError:  # another shard was first: use its manifest
+            manifest = self.existing_manifest()
+            self._check_same(manifest, spec)
+        finally:
+            tmp.unlink()
+        return manifest
+
+    def _check_same(self, old: dict, spec: dict) -> None:
+        if old.get("spec_hash") != spec_hash(spec):
             raise ScenarioError(
                 f"{self.root}: this folder holds a different run (spec {old.get('spec_hash')}: "
                 f"{json.dumps(old.get('spec'))}), not {json.dumps(spec)}. "
                 f"Use --fresh to replace it, or --out to write elsewhere.")
-        if fresh and self.root.exists():
-            for child in ("parts", "figures"):
-                shutil.rmtree(self.root / child, ignore_errors=True)
-            old = None
-        self.parts.mkdir(parents=True, exist_ok=True)
-        for stale in self.parts.glob(".*.tmp"):
-            stale.unlink()
-        if old:
-            return old
-        manifest = {"spec": spec, "spec_hash": spec_hash(spec), **manifest, "created": _now(),
-                    "completed": None}
-        write_json(self.manifest_path, manifest)
-        return manifest
 
     def done_chunks(self) -> set[int]:
-        """First replication of every chunk whose part file is on disk."""
+        """Key (first replication or run id) of every chunk whose part file is on disk."""
         return {int(p.stem.split("-")[1]) for p in self.parts.glob("part-*.parquet")}
 
-    def write_part(self, first: int, table: pa.Table) -> None:
-        _atomic_write(self.parts / f"part-{first:09d}.parquet", lambda tmp: pq.write_table(table, tmp))
+    def write_part(self, key: int, table: pa.Table) -> None:
+        atomic_write(self.parts / f"part-{key:012d}.parquet", lambda tmp: pq.write_table(table, tmp))
 
     def combined(self, schema: pa.Schema) -> pa.Table:
         """All part files as one table, in replication order (part names sort in that order)."""
@@ -108,13 +124,13 @@ class OutputFolder:
 
     def finish(self, manifest: dict, table: pa.Table) -> None:
         """replications.parquet and .csv (lists as space-separated text), then mark the run complete."""
-        _atomic_write(self.root / "replications.parquet", lambda tmp: pq.write_table(table, tmp))
+        atomic_write(self.root / "replications.parquet", lambda tmp: pq.write_table(table, tmp))
         flat = table
         for column in ("holdouts", "side_payments"):
             index = flat.schema.get_field_index(column)
             flat = flat.set_column(index, column, pc.binary_join(flat[column], " "))
-        _atomic_write(self.root / "replications.csv", lambda tmp: pacsv.write_csv(flat, tmp))
-        write_json(self.manifest_path, manifest | {"completed": _now()})
+        atomic_write(self.root / "replications.csv", lambda tmp: pacsv.write_csv(flat, tmp))
+        write_json(self.manifest_path, manifest | {"completed": utc_now()})
 
 
 def environment() -> dict:
@@ -128,5 +144,5 @@ def environment() -> dict:
     return {"python": sys.version.split()[0], "platform": platform.platform(), "packages": versions}
 
 
-def _now() -> str:
+def utc_now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

@@ -45,3 +45,28 @@ def make_scenario(ideals: dict[str, dict[str, float]], *, salience: float = 1.0,
             "ideal": dict(row), "salience": {k: salience for k in issues},
         } | copy.deepcopy((members or {}).get(code, {}))
     return validate(raw, "<test>")
+
+
+def assert_text_fits(fig, context: str = "") -> None:
+    """Every drawn text lies inside the figure and overlaps no other text (what a reader sees)."""
+    import itertools
+    from unittest import mock
+
+    from matplotlib.text import Text
+
+    seen, draw = [], Text.draw
+
+    def record(self, renderer):
+        if self.get_visible() and self.get_text().strip():
+            seen.append(self)
+        return draw(self, renderer)
+
+    with mock.patch.object(Text, "draw", record):
+        fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in seen]
+    for text, box in boxes:
+        assert fig.bbox.x0 - 1 <= box.x0 and box.x1 <= fig.bbox.x1 + 1, (context, text)
+        assert fig.bbox.y0 - 1 <= box.y0 and box.y1 <= fig.bbox.y1 + 1, (context, text)
+    for (t1, b1), (t2, b2) in itertools.combinations(boxes, 2):
+        assert not b1.shrunk(0.98, 0.9).overlaps(b2.shrunk(0.98, 0.9)), (context, t1, t2)

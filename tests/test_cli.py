@@ -146,7 +146,7 @@ def test_bad_scenario_files_exit_2_with_one_clear_message(tmp_path, kind):
     ([str(TINY), "--set", "protocol.roundz=3"], "protocol.roundz: unknown key"),
     ([str(TINY), "--set", "protocol.rounds=0"], "protocol.rounds: Input should be greater than or equal to 1"),
     ([str(TINY), "--set", "issues.ukraine.label.x=1"], "holds a value"),
-    ([str(TINY), "--runs", "0"], "must be at least 1"),
+    ([str(TINY), "--runs", "0"], "must be from 1 to"),
     ([str(TINY), "--workers", "two"], "expected a whole number"),
     ([str(TINY), "--bogus"], "unrecognized arguments: --bogus"),
 ])

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
-from unittest import mock
 
 import matplotlib.colors as mcolors
 import pytest
 from matplotlib.patches import Rectangle
-from matplotlib.text import Text
 
 from model import plots
 from model.batch import run_chunk
 from model.config import load_scenario
 from model.negotiation import play
 from model.results import to_frame
+
+from .conftest import assert_text_fits
 
 TINY = Path(__file__).parent / "data" / "tiny.yaml"
 REPLICATIONS = 30
@@ -96,30 +95,11 @@ def test_bloc_colours_agree_across_figures(frame, scenario, example):
         assert {bar_colour[code]} == line_colour[code]
 
 
-def _drawn_texts(fig):
-    seen, draw = [], Text.draw
-
-    def record(self, renderer):
-        if self.get_visible() and self.get_text().strip():
-            seen.append(self)
-        return draw(self, renderer)
-
-    with mock.patch.object(Text, "draw", record):
-        fig.canvas.draw()
-    renderer = fig.canvas.get_renderer()
-    return [(t, t.get_window_extent(renderer)) for t in seen]
-
-
 def test_no_text_overlaps_or_leaves_the_figure(frame, scenario, example):
     figures = [plots.plot_levels(frame, scenario), plots.plot_holdouts(frame, scenario),
                plots.plot_rounds(frame, scenario), plots.plot_trajectories(example)]
     for fig in figures:
-        boxes = _drawn_texts(fig)
-        for text, box in boxes:
-            assert fig.bbox.x0 - 1 <= box.x0 and box.x1 <= fig.bbox.x1 + 1, text.get_text()
-            assert fig.bbox.y0 - 1 <= box.y0 and box.y1 <= fig.bbox.y1 + 1, text.get_text()
-        for (t1, b1), (t2, b2) in itertools.combinations(boxes, 2):
-            assert not b1.shrunk(0.98, 0.9).overlaps(b2.shrunk(0.98, 0.9)), (t1.get_text(), t2.get_text())
+        assert_text_fits(fig)
 
 
 def test_figures_leave_no_pyplot_state(frame, scenario):

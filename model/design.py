@@ -1,0 +1,131 @@
+"""Sweep designs: which scenario values each point sets.
+
+A design is fixed before any run and depends only on the sweep spec and the root seed, so a
+resumed or sharded sweep rebuilds exactly the same points. Layouts:
+
+* grid    every combination of `levels` evenly spaced values per parameter (full factorial);
+* lhs     `samples` points of a Latin hypercube (scipy.stats.qmc);
+* sobol   Saltelli's scheme for Sobol indices, N(D+2) points, N(2D+2) with second order (SALib);
+* morris  `samples` elementary-effect trajectories of D+1 points each (SALib);
+* persuade  one reference point plus one point per voting member moved toward the compromise.
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .config import Scenario, ScenarioError, Sweep, base_raw, point_scenario, value_at
+from .params import params_for
+from .rules import compromise
+
+SALIB_SEED_BITS = 31  # SALib seeds numpy's legacy RandomState, which takes 32-bit seeds
+
+
+@dataclass(frozen=True)
+class Design:
+    """The points of a sweep: `table` (one row per point, a column per parameter path, for output)
+    and `overrides` (per point, path -> value, what is applied to the scenario)."""
+
+    method: str
+    table: pd.DataFrame
+    overrides: list[dict[str, float]]
+    parameters: tuple[str, ...]
+    integer: frozenset[str] = frozenset()
+
+    @property
+    def points(self) -> int:
+        return len(self.overrides)
+
+
+def build_design(scenario: Scenario, seed: int, source: str = "<scenario>") -> Design:
+    """The sweep's points, after checking every parameter path and range against the scenario."""
+    sweep = scenario.sweep
+    raw = base_raw(scenario)
+    integer = _check_parameters(raw, sweep, source)
+    names = tuple(sweep.parameters)
+    lows = np.array([sweep.parameters[n].low for n in names])
+    highs = np.array([sweep.parameters[n].high for n in names])
+    unit = _unit_points(sweep, names, seed)
+    values = lows + unit * (highs - lows)
+    for j, name in enumerate(names):
+        if name in integer:
+            values[:, j] = np.round(values[:, j])
+    table = pd.DataFrame(values, columns=list(names))
+    table.insert(0, "point", np.arange(len(table), dtype=np.int64))
+    overrides = [{n: (int(v) if n in integer else float(v)) for n, v in zip(names, row)} for row in values]
+    return Design(sweep.design, table, overrides, names, frozenset(integer))
+
+
+def salib_problem(sweep: Sweep) -> dict:
+    names = list(sweep.parameters)
+    return {"num_vars": len(names), "names": names,
+            "bounds": [[sweep.parameters[n].low, sweep.parameters[n].high] for n in names]}
+
+
+def _unit_points(sweep: Sweep, names: tuple[str, ...], seed: int) -> np.ndarray:
+    """(points, D) coordinates in [0, 1] per parameter."""
+    d = len(names)
+    if sweep.design == "grid":
+        axes = [np.linspace(0.0, 1.0, sweep.parameters[n].levels) for n in names]
+        return np.array(list(itertools.product(*axes)), dtype=float).reshape(-1, d)
+    if sweep.design == "lhs":
+        from scipy.stats import qmc
+
+        return qmc.LatinHypercube(d=d, rng=np.random.default_rng(seed)).random(sweep.samples)
+    unit_problem = {"num_vars": d, "names": list(names), "bounds": [[0.0, 1.0]] * d}
+    salib_seed = seed % (2**SALIB_SEED_BITS)
+    if sweep.design == "sobol":
+        from SALib.sample import sobol
+
+        with warnings.catch_warnings():  # N is checked to be a power of two in the schema
+            warnings.simplefilter("ignore")
+            return sobol.sample(unit_problem, sweep.samples, calc_second_order=sweep.second_order,
+                                seed=salib_seed)
+    from SALib.sample import morris
+
+    return morris.sample(unit_problem, sweep.samples, num_levels=sweep.morris_levels, seed=salib_seed)
+
+
+def _check_parameters(raw: dict, sweep: Sweep, source: str) -> set[str]:
+    """Each path must name a scenario value and both ends of its range must give a valid scenario.
+    Returns the paths that hold whole numbers (swept values are rounded for those)."""
+    integer = set()
+    for path, rng in sweep.parameters.items():
+        current = value_at(raw, path)
+        if isinstance(current, int) and not isinstance(current, bool):
+            integer.add(path)
+        for end in (rng.low, rng.high):
+            value = round(end) if path in integer else end
+            try:
+                point_scenario(raw, {path: value}, source)
+            except ScenarioError as exc:
+                raise ScenarioError(f"sweep.parameters.{path} = {value}: this value makes an invalid scenario; "
+                                    f"narrow the range.\n{exc}") from None
+    return integer
+
+
+def persuasion_design(scenario: Scenario, distance: float) -> Design:
+    """Point 0 is the scenario as it is; point i+1 moves voting member i's ideal points (the whole
+    distribution, through its `shift`) up to `distance` toward the compromise on every issue,
+    where the compromise is the salience x capability weighted mean of the nominal ideal points.
+    A member already closer than `distance` moves onto the compromise."""
+    p = params_for(scenario)
+    target = compromise(p.nominal_ideal[None], p.draft_weight)[0]
+    # rounded to 1e-9 points, so a member at the compromise (up to float error) does not move at all
+    move = np.round(np.clip(target[None, :] - p.nominal_ideal, -distance, distance), 9)
+    rows, overrides = [{"member": "(reference)"} | dict.fromkeys(p.issues, 0.0)], [{}]
+    for i, code in enumerate(p.codes):
+        if not p.voting[i]:
+            continue
+        own = scenario.members[code].shift
+        rows.append({"member": code} | {issue: float(move[i, j]) for j, issue in enumerate(p.issues)})
+        overrides.append({f"members.{code}.shift.{issue}": float(own.get(issue, 0.0) + move[i, j])
+                          for j, issue in enumerate(p.issues)})
+    table = pd.DataFrame(rows).rename(columns={issue: f"move_{issue}" for issue in p.issues})
+    table.insert(0, "point", np.arange(len(table), dtype=np.int64))
+    return Design("persuade", table, overrides, ())
