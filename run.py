@@ -140,10 +140,22 @@ def sweep_overrides(args: argparse.Namespace) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if Path(args.scenario).is_dir() or args.calibrate:  # validation against history (docs/validation.md)
-        from model.validation import folder_command
+    from model.config import ScenarioError
 
-        return folder_command(args)
+    try:
+        if Path(args.scenario).is_dir() or args.calibrate:  # validation against history (docs/validation.md)
+            return history(args)
+        return scenario_job(args)
+    except ScenarioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished chunks are saved; run the same command again to resume.", file=sys.stderr)
+        return 130
+
+
+def scenario_job(args: argparse.Namespace) -> int:
+    """One scenario: its Monte Carlo batch, a sweep, --persuade, --replay or --print-config."""
     from model.batch import default_workers
     from model.config import ScenarioError, load_scenario, resolved_yaml
     from model.seeds import fresh_seed
@@ -153,44 +165,71 @@ def main(argv: list[str] | None = None) -> int:
         overrides.append(f"run.replications={args.runs}")
     if args.seed is not None:
         overrides.append(f"run.seed={args.seed}")
-    try:
-        swept = dict(args.sweep) or None
-        if swept and args.persuade is not None:
-            raise ScenarioError("--persuade and --sweep: choose one (--persuade is a sweep of its own).")
-        scenario = None if swept else load_scenario(args.scenario, overrides)
-        if args.persuade is None and (swept or scenario.sweep):
-            scenario = load_scenario(args.scenario, overrides + sweep_overrides(args), swept)
-        elif (args.shard and args.persuade is None) or any(
-                (args.target_halfwidth, args.no_crn, args.design, args.samples)):
-            raise ScenarioError(f"{args.scenario}: --shard, --target-halfwidth, --no-crn, --design and --samples "
-                                "apply to sweeps: add --sweep PATH=LOW:HIGH[:LEVELS] or use a scenario with a "
-                                "sweep: block (docs/sweeps.md).")
-        if args.print_config:
-            print(resolved_yaml(scenario), end="")
-            return 0
-        seed, source = ((scenario.run.seed, "--seed" if args.seed is not None else "scenario")
-                        if scenario.run.seed is not None else (fresh_seed(), "entropy"))
-        workers = args.workers or default_workers()
-        if args.replay is not None:
-            return replay(scenario, seed, args.replay, args.out or Path("results") / scenario.name)
-        if args.persuade is not None or scenario.sweep:
-            return sweep(scenario, seed, source, workers, args)
-        from model import report
-        from model.runner import run_batch
+    swept = dict(args.sweep) or None
+    if swept and args.persuade is not None:
+        raise ScenarioError("--persuade and --sweep: choose one (--persuade is a sweep of its own).")
+    scenario = None if swept else load_scenario(args.scenario, overrides)
+    if args.persuade is None and (swept or scenario.sweep):
+        scenario = load_scenario(args.scenario, overrides + sweep_overrides(args), swept)
+    elif (args.shard and args.persuade is None) or any(
+            (args.target_halfwidth, args.no_crn, args.design, args.samples)):
+        raise ScenarioError(f"{args.scenario}: --shard, --target-halfwidth, --no-crn, --design and --samples "
+                            "apply to sweeps: add --sweep PATH=LOW:HIGH[:LEVELS] or use a scenario with a "
+                            "sweep: block (docs/sweeps.md).")
+    if args.print_config:
+        print(resolved_yaml(scenario), end="")
+        return 0
+    seed, source = ((scenario.run.seed, "--seed" if args.seed is not None else "scenario")
+                    if scenario.run.seed is not None else (fresh_seed(), "entropy"))
+    workers = args.workers or default_workers()
+    if args.replay is not None:
+        return replay(scenario, seed, args.replay, args.out or Path("results") / scenario.name)
+    if args.persuade is not None or scenario.sweep:
+        return sweep(scenario, seed, source, workers, args)
+    from model import report
+    from model.runner import run_batch
 
-        result = run_batch(scenario, seed, args.out or Path("results") / scenario.name, workers, fresh=args.fresh,
-                           quiet=args.quiet, scenario_file=args.scenario, seed_source=source,
-                           engine=args.engine, scheduler=args.scheduler)
-    except ScenarioError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("\ninterrupted: finished chunks are saved; run the same command again to resume.", file=sys.stderr)
-        return 130
+    result = run_batch(scenario, seed, args.out or Path("results") / scenario.name, workers, fresh=args.fresh,
+                       quiet=args.quiet, scenario_file=args.scenario, seed_source=source,
+                       engine=args.engine, scheduler=args.scheduler)
     if not args.quiet:
         print(report.render(result.summary))
         print(f"\nwrote {result.folder.root}/: replications.parquet (.csv), summary.json, manifest.json, "
               f"figures/ ({len(result.figures)} figures)")
+    return 0
+
+
+def history(args: argparse.Namespace) -> int:
+    """A folder of historical scenarios: validate each against its observed outcome, or --calibrate."""
+    from model.batch import default_workers
+    from model.config import ScenarioError
+
+    workers = args.workers or default_workers()
+    folder = Path(args.scenario)
+    if args.calibrate:
+        from model import calibration
+
+        if not folder.is_dir():
+            raise ScenarioError(f"{folder}: --calibrate needs a folder of historical scenarios (each with an "
+                                "observed block), e.g. scenarios/history/.")
+        overrides = list(args.overrides) + ([f"run.seed={args.seed}"] if args.seed is not None else [])
+        out = args.out or Path("results") / f"{folder.resolve().name}-calibration"
+        report = calibration.calibrate(calibration.load_cases(folder, overrides), out,
+                                       runs=args.runs or calibration.SCREEN_RUNS, workers=workers, quiet=args.quiet)
+        if not args.quiet:
+            print(calibration.render(report))
+            print(f"\nwrote {out}/: calibration.json, calibration.csv (fits and held-out errors), "
+                  "calibration-screen.csv, calibration-finalists.csv")
+        return 0
+    from model.validation import render_folder, validate_folder
+
+    result = validate_folder(folder, args.out or Path("results") / folder.resolve().name, seed=args.seed,
+                             replications=args.runs, overrides=args.overrides, workers=workers, fresh=args.fresh,
+                             quiet=args.quiet, engine=args.engine)
+    if not args.quiet:
+        print(render_folder(result))
+        print(f"\nwrote {result.root}/: validation.parquet (.csv), validation-cases.csv, figures/validation.png "
+              f"(.svg), and one results folder per summit")
     return 0
 
 

@@ -14,7 +14,6 @@ Reports only; nothing here is asserted.
 
 from __future__ import annotations
 
-import argparse
 import json
 import resource
 import sys
@@ -25,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from common import PeakTreeMemory, run_child, timed  # noqa: E402
+from common import PeakTreeMemory, benchmark_args, run_child, timed  # noqa: E402
 
 
 def three_ways(runs: int) -> None:
@@ -126,11 +125,7 @@ def child(runs: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=1000, help="N for (a) and (b); (c) uses 50 N")
-    parser.add_argument("--million", type=int, default=1_000_000)
-    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = benchmark_args(__doc__, 1000, "N for (a) and (b); (c) uses 50 N")
     if args.child:
         return child(args.child)
     three_ways(args.runs)

@@ -16,7 +16,6 @@ Reports only; nothing here is asserted.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import tempfile
@@ -26,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from common import PeakTreeMemory, run_child, timed  # noqa: E402
+from common import PeakTreeMemory, benchmark_args, run_child, timed  # noqa: E402
 
 WORKERS = 2
 
@@ -101,11 +100,7 @@ def child(runs: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=100_000, help="N for the executor comparison")
-    parser.add_argument("--million", type=int, default=1_000_000)
-    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = benchmark_args(__doc__, 100_000, "N for the executor comparison")
     if args.child:
         return child(args.child)
     executors(args.runs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -69,3 +70,12 @@ def run_child(script: str, *args: str) -> dict | None:
         print(out.stderr)
         return None
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def benchmark_args(doc: str, runs: int, runs_help: str) -> argparse.Namespace:
+    """--runs, --million and the hidden --child (the fresh-process half of a memory measurement)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=runs, help=runs_help)
+    parser.add_argument("--million", type=int, default=1_000_000)
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    return parser.parse_args()

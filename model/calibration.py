@@ -21,7 +21,6 @@ every stance stay as coded from sources. The method (docs/validation.md):
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import sys
@@ -32,7 +31,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
-from .config import ScenarioError, set_path, validate
+from .config import ScenarioError, base_raw, point_scenario, value_at
 from .params import Params, build_params
 from .validation import holdout_scores
 
@@ -61,14 +60,11 @@ class Case:
 
     name: str
     path: str
-    raw: dict  # the merged YAML (after extends and the command's --set overrides)
+    raw: dict  # the resolved scenario as plain data (after extends and the command's --set overrides)
     seed: int
 
     def scenario(self, values: dict[str, float]):
-        raw = copy.deepcopy(self.raw)
-        for key, value in values.items():
-            set_path(raw, key, value, self.path, what="calibration parameter")
-        return validate(raw, self.path)
+        return point_scenario(self.raw, values, self.path)
 
 
 def design(points: int = POINTS, seed: int = DESIGN_SEED) -> pd.DataFrame:
@@ -88,15 +84,7 @@ def design(points: int = POINTS, seed: int = DESIGN_SEED) -> pd.DataFrame:
 
 def file_values(case: Case) -> dict[str, float]:
     """The calibrated parameters' values in a case's file (the judgement values)."""
-    s = case.scenario({})
-    dump = s.model_dump()
-    out = {}
-    for key in PARAMETERS:
-        node = dump
-        for part in key.split("."):
-            node = node[part]
-        out[key] = float(node)
-    return out
+    return {key: float(value_at(case.raw, key)) for key in PARAMETERS}
 
 
 def with_behaviour(base: Params, scenario) -> Params:
@@ -290,18 +278,12 @@ def render(report: dict) -> str:
 
 def load_cases(folder: Path, overrides=()) -> list[Case]:
     """The folder's scenarios (each with an observed block) as calibration cases."""
-    from .config import _read_with_extends
     from .validation import load_cases as validated
 
     cases = []
     for path, scenario in validated(folder, overrides):
-        raw = _read_with_extends(Path(path), [])
-        from .config import apply_override
-
-        for item in overrides:
-            apply_override(raw, item, path)
         if scenario.run.seed is None:
             raise ScenarioError(f"{path}: run.seed: calibration needs a fixed seed per case (common random numbers); "
                                 "set run.seed or pass --seed.")
-        cases.append(Case(scenario.name, str(path), raw, scenario.run.seed))
+        cases.append(Case(scenario.name, str(path), base_raw(scenario), scenario.run.seed))
     return cases

@@ -536,25 +536,29 @@ def plot_acceptance(model: NegotiationModel) -> Figure:
 
 
 # ---------------------------------------------------------------- files
+def save_figure(fig: Figure, out_dir: Path, stem: str, dpi: int = DPI) -> list[Path]:
+    """`stem`.png (for review) and `stem`.svg (for the paper: text kept as text, no timestamp, so
+    identical reruns give identical files); returns both paths and frees the figure."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / f"{stem}.png", out_dir / f"{stem}.svg"]
+    with mpl.rc_context(STYLE):
+        fig.savefig(paths[0], dpi=dpi, facecolor="white")
+        fig.savefig(paths[1], facecolor="white", metadata={"Date": None})
+    fig.clear()  # the figures are not registered with pyplot: clearing frees them at once
+    return paths
+
+
 def save_figures(df: pd.DataFrame, scenario: Scenario, example_model: NegotiationModel,
                  out_dir: Path) -> list[Path]:
     """Write the four figures as PNG (150 dpi, for review) and SVG (for the paper); return the PNGs."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     figures = {
         "levels": lambda: plot_levels(df, scenario),
         "holdouts": lambda: plot_holdouts(df, scenario),
         "rounds": lambda: plot_rounds(df, scenario),
         "trajectories": lambda: plot_trajectories(example_model),
     }
-    pngs = []
-    for stem, build in figures.items():
-        fig = build()
-        with mpl.rc_context(STYLE):
-            for ext in ("png", "svg"):
-                fig.savefig(out_dir / f"{stem}.{ext}", dpi=DPI, facecolor="white")
-        pngs.append(out_dir / f"{stem}.png")
-    return pngs
+    return [save_figure(build(), out_dir, stem)[0] for stem, build in figures.items()]
 
 
 # ---------------------------------------------------------------- validation against history
@@ -616,15 +620,9 @@ def plot_validation(table: pd.DataFrame, note: str = "") -> Figure:
 
 def save_validation_figure(table: pd.DataFrame, out_dir: Path, note: str = "") -> list[Path]:
     """validation.png (150 dpi) and validation.svg; returns [the PNG]."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fig = plot_validation(table, note)
-    with mpl.rc_context(STYLE):
-        for ext in ("png", "svg"):
-            fig.savefig(out_dir / f"validation.{ext}", dpi=DPI, facecolor="white")
-    return [out_dir / "validation.png"]
+    return save_figure(plot_validation(table, note), out_dir, "validation")[:1]
 
 
 __all__ = ["bloc_colours", "bloc_handles", "corner_note", "holdout_shares", "member_colours", "plot_acceptance",
-           "plot_holdouts", "plot_levels", "plot_rounds", "plot_trajectories", "plot_validation", "save_figures",
-           "save_validation_figure", "vote_table"]
+           "plot_holdouts", "plot_levels", "plot_rounds", "plot_trajectories", "plot_validation", "save_figure",
+           "save_figures", "save_validation_figure", "vote_table"]

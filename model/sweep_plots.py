@@ -28,13 +28,13 @@ from .plots import (
     NOTE_GREY,
     NOTE_STRIP_IN,
     OKABE_ITO,
-    STYLE,
     bloc_handles,
     corner_note,
     issue_grid,
     legend_below,
     member_colours,
     new_figure,
+    save_figure,
     styled,
     wrap,
 )
@@ -553,16 +553,6 @@ def plot_persuasion(scenario: Scenario, design: Design, points: pd.DataFrame, di
 
 
 # ---------------------------------------------------------------- files
-def _save(fig: Figure, where: Path, stem: str) -> list[Path]:
-    """PNG for review, SVG (text kept as text, no timestamp: identical reruns give identical files)."""
-    paths = [where / f"{stem}.png", where / f"{stem}.svg"]
-    with mpl.rc_context(STYLE):
-        fig.savefig(paths[0], dpi=SWEEP_DPI, facecolor="white")
-        fig.savefig(paths[1], facecolor="white", metadata={"Date": None})
-    fig.clear()  # the figures are not registered with pyplot: clearing frees them at once
-    return paths
-
-
 def sweep_figures(scenario: Scenario, design: Design, points: pd.DataFrame, differences: pd.DataFrame | None,
                   indices: pd.DataFrame | None, warnings: list[str]) -> dict[str, Callable[[], Figure]]:
     """File stem -> builder of each figure this sweep's tables support (the others are left out)."""
@@ -587,12 +577,9 @@ def save_sweep_figures(where: Path, scenario: Scenario, design: Design, points: 
                        differences: pd.DataFrame | None, indices: pd.DataFrame | None,
                        warnings: list[str]) -> list[Path]:
     """Write every figure the sweep's tables support into `where` as PNG (200 dpi) and SVG; return the paths."""
-    where = Path(where)
-    where.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for stem, build in sweep_figures(scenario, design, points, differences, indices, warnings).items():
-        paths += _save(build(), where, stem)
-    return paths
+    figures = sweep_figures(scenario, design, points, differences, indices, warnings)
+    Path(where).mkdir(parents=True, exist_ok=True)  # also when no table supports a figure
+    return [path for stem, build in figures.items() for path in save_figure(build(), where, stem, SWEEP_DPI)]
 
 
 __all__ = ["outcome_name", "parameter_label", "plot_differences", "plot_persuasion", "plot_sensitivity",
