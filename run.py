@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 EXAMPLES = """\
@@ -152,6 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted: finished chunks are saved; run the same command again to resume.", file=sys.stderr)
         return 130
+    except BrokenProcessPool:
+        print("error: a worker process died (killed by the system, e.g. out of memory?). Finished chunks are saved; "
+              "run the same command again to resume, with fewer --workers if memory is short.", file=sys.stderr)
+        return 1
 
 
 def scenario_job(args: argparse.Namespace) -> int:

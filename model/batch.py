@@ -21,6 +21,7 @@ import pyarrow as pa
 from .config import Scenario, ScenarioError, point_scenario
 from .params import Params, params_for
 
+WORKER_FAULT_ENV = "VILNIUS_WORKER_DIES_AT_RUN"
 Runner = Callable[[Scenario, int, int, int, str], pa.Table]  # (point scenario, seed, first, count, engine)
 
 ENGINES = ("ensemble", "mesa")
@@ -61,6 +62,7 @@ _POINTS: dict[tuple[str, tuple], Scenario] = {}
 
 def _run_segment(raw: dict, raw_key: str, point: int, overrides: dict, seed: int, first: int, count: int,
                  stride: int, engine: str, runner: Runner) -> pa.Table:
+    _worker_fault(point * stride + first, count)
     key = (raw_key, tuple(sorted(overrides.items())))
     try:
         if key not in _POINTS:
@@ -80,6 +82,14 @@ def _run_segment(raw: dict, raw_key: str, point: int, overrides: dict, seed: int
     ids = pa.array(point * stride + np.arange(first, first + count, dtype=np.int64))
     table = table.add_column(0, "run_id", ids).add_column(0, "point", pa.array(np.full(count, point, np.int64)))
     return table.append_column("error", pa.nulls(count, pa.string()))
+
+
+def _worker_fault(first_run: int, count: int) -> None:
+    """Test hook: with WORKER_FAULT_ENV=r, the process about to play run id r dies at once (as a
+    worker killed by the OS would), so tests can check what a lost worker leaves behind."""
+    target = os.environ.get(WORKER_FAULT_ENV)
+    if target and first_run <= int(target) < first_run + count:
+        os._exit(70)
 
 
 def _failed(point: int, seed: int, first: int, count: int, stride: int, error: str) -> pa.Table:

@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from model.batch import run_chunk
+from model.batch import WORKER_FAULT_ENV, run_chunk
 from model.config import ScenarioError, load_scenario
 from model.design import build_design, persuasion_design
 from model.results import to_frame
@@ -214,6 +214,18 @@ def test_resume_after_fault_injection_and_sigkill_is_identical(serial_sweep, tmp
     assert runs["run_id"].is_unique and len(runs) == 540  # none lost, none duplicated
     pd.testing.assert_frame_equal(runs_of(reference), runs)
     pd.testing.assert_frame_equal(points_of(reference), points_of(out))
+
+
+def test_a_worker_that_dies_leaves_finished_chunks_and_a_clear_message(serial_sweep, tmp_path):
+    _, reference, _ = serial_sweep
+    out = tmp_path / "lost-worker"
+    args = [str(SWEEP), "--seed", "5", "--out", str(out), "--workers", "2", "--quiet", "--engine", "mesa"]
+    done = cli(*args, env=os.environ | {WORKER_FAULT_ENV: "300"})  # point 5, replication 0
+    assert done.returncode == 1 and "a worker process died" in done.stderr and "Traceback" not in done.stderr
+    assert not (out / "points.parquet").exists()
+    done = cli(*args)
+    assert done.returncode == 0, done.stderr
+    pd.testing.assert_frame_equal(runs_of(reference), runs_of(out))
 
 
 def flaky_runner(scenario, seed, first, count, engine):
