@@ -197,8 +197,9 @@ def _run_stages(folder: OutputFolder, scenario: Scenario, design: Design, seeds:
         done = folder.done_chunks()
         bar.total += sum(s.count for key in mine for s in plan[key])
         bar.update(sum(s.count for key in mine if key in done for s in plan[key]))
-        if done & set(mine) and stage == 0:
-            bar.write(f"resuming: {len(done & set(mine))} of {len(mine)} chunks already in {folder.parts}")
+        if done & set(mine) and stage == 0 and not bar.disable:
+            bar.write(f"resuming: {len(done & set(mine))} of {len(mine)} chunks already in {folder.parts}",
+                      file=sys.stderr)
         tasks = [(key, batch.run_sweep_chunk, (raw, scenario.spec_hash, _segments(plan[key], design, seeds), stride,
                                                engine, runner)) for key in mine if key not in done]
         for key, table in batch.run_tasks(tasks, workers, scheduler):

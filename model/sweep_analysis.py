@@ -257,8 +257,9 @@ def _write_table(folder: OutputFolder, name: str, frame: pd.DataFrame) -> None:
 
 def render_sweep(summary: dict, points: pd.DataFrame, limit: int = 25) -> str:
     """The console summary of a sweep."""
+    cap = "up to " if "sequential_stopping" in summary else ""
     lines = [f"{summary['title'] or summary['scenario']}: {summary['design']} sweep, {summary['points']} points x "
-             f"{summary['replications_per_point']} replications, seed {summary['seed']}"
+             f"{cap}{summary['replications_per_point']} replications, seed {summary['seed']}"
              + (" (common random numbers)" if summary["common_random_numbers"] else " (independent seeds)"),
              f"runs: {summary['runs']}" + (f", FAILED: {summary['failed_runs']} (see failures.csv)"
                                            if summary["failed_runs"] else "")]
@@ -275,10 +276,11 @@ def render_sweep(summary: dict, points: pd.DataFrame, limit: int = 25) -> str:
         shown = points.head(limit)
         params = [c for c in summary["parameters"]]
         lines += ["", "  ".join(f"{textwrap.shorten(p, 28, placeholder='..'):>28}" for p in params)
-                  + "   P(consensus) [95 % CI]"]
+                  + "    runs   P(consensus) [95 % CI]"]
         for _, row in shown.iterrows():
             values = "  ".join(f"{row[p]:>28.4g}" for p in params)
-            lines.append(f"{values}   {row['p_consensus']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]")
+            lines.append(f"{values}  {row['runs']:>6}   {row['p_consensus']:.3f} [{row['ci_low']:.3f}, "
+                         f"{row['ci_high']:.3f}]")
         if len(points) > limit:
             lines.append(f"... {len(points) - limit} more points in points.csv")
     if "sensitivity" in summary:
