@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 EXAMPLES = """\
@@ -92,7 +91,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=seed_int, metavar="S",
                    help="root seed (default: the scenario's run.seed, else fresh entropy, recorded)")
     p.add_argument("--out", type=Path, metavar="DIR", help="output folder (default: results/<scenario name>/)")
-    p.add_argument("--workers", type=positive_int, metavar="N", help="worker processes (default: all cores)")
+    p.add_argument("--workers", type=positive_int, metavar="N",
+                   help="worker processes (default: all cores; with --scheduler, the cluster's worker threads)")
     p.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", dest="overrides",
                    help="override a scenario value (repeatable), e.g. --set protocol.rounds=10")
     from model.batch import DEFAULT_ENGINE, ENGINES
@@ -141,6 +141,7 @@ def sweep_overrides(args: argparse.Namespace) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    from model.batch import WorkerLost
     from model.config import ScenarioError
 
     try:
@@ -153,9 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted: finished chunks are saved; run the same command again to resume.", file=sys.stderr)
         return 130
-    except BrokenProcessPool:
-        print("error: a worker process died (killed by the system, e.g. out of memory?). Finished chunks are saved; "
-              "run the same command again to resume, with fewer --workers if memory is short.", file=sys.stderr)
+    except WorkerLost as exc:
+        print(f"error: a worker process died ({exc or 'killed by the system, e.g. out of memory?'}). Finished chunks "
+              "are saved; run the same command again to resume, with fewer --workers if memory is short.",
+              file=sys.stderr)
         return 1
 
 
@@ -187,6 +189,10 @@ def scenario_job(args: argparse.Namespace) -> int:
     seed, source = ((scenario.run.seed, "--seed" if args.seed is not None else "scenario")
                     if scenario.run.seed is not None else (fresh_seed(), "entropy"))
     workers = args.workers or default_workers()
+    if args.scheduler and not args.workers:  # chunks are sized for the cluster, not for this machine
+        from model.cluster import worker_threads
+
+        workers = worker_threads(args.scheduler)
     if args.replay is not None:
         return replay(scenario, seed, args.replay, args.out or Path("results") / scenario.name)
     if args.persuade is not None or scenario.sweep:

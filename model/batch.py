@@ -14,6 +14,7 @@ import os
 import traceback
 from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 import pyarrow as pa
@@ -132,45 +133,53 @@ def run_tasks(tasks: list[tuple[Hashable, Callable, tuple]], workers: int, sched
     In process for one worker or one task; else a spawn-context process pool (forking a process
     with threads can deadlock; the global start method is left alone), or the Dask cluster at
     `scheduler`. At most two tasks per worker are in flight, so a sweep of thousands of chunks
-    never queues all their arguments at once."""
+    never queues all their arguments at once. A worker process that dies raises WorkerLost."""
     if scheduler is None and (workers <= 1 or len(tasks) <= 1):
         for key, function, args in tasks:
             yield key, function(*args)
         return
-    with _executor(workers, scheduler) as pool:
+    with _executor(workers, scheduler) as (pool, slots, lost):
         queue = iter(tasks)
         pending: dict = {}
 
-        def top_up(limit: int) -> None:
-            for key, function, args in itertools.islice(queue, max(0, limit - len(pending))):
+        def top_up() -> None:
+            for key, function, args in itertools.islice(queue, max(0, 2 * slots - len(pending))):
                 pending[pool.submit(function, *args)] = key
 
-        top_up(2 * workers)
+        top_up()
         try:
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     key = pending.pop(future)
-                    result = future.result()
-                    top_up(2 * workers)
+                    try:
+                        result = future.result()
+                    except lost as exc:
+                        raise WorkerLost(str(exc)) from exc
+                    top_up()
                     yield key, result
         finally:
             for future in pending:
                 future.cancel()
 
 
+class WorkerLost(RuntimeError):
+    """A worker process died (killed by the system, or lost by the cluster); what finished is kept."""
+
+
 @contextlib.contextmanager
-def _executor(workers: int, scheduler: str | None) -> Iterator[Executor]:
-    """A concurrent.futures executor: the local process pool, or a Dask client's executor."""
+def _executor(workers: int, scheduler: str | None) -> Iterator[tuple[Executor, int, tuple[type, ...]]]:
+    """(executor, how many tasks it runs at once, the exceptions that mean a worker was lost): the
+    local process pool, or a Dask client's executor."""
     if scheduler is None:
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_single_threaded_worker) as pool:
-            yield pool
+            yield pool, workers, (BrokenProcessPool,)
         return
     from .cluster import dask_executor
 
-    with dask_executor(scheduler) as pool:
-        yield pool
+    with dask_executor(scheduler) as connection:
+        yield connection
 
 
 def default_workers() -> int:

@@ -19,18 +19,30 @@ CONNECT_TIMEOUT = "10s"
 
 
 @contextlib.contextmanager
-def dask_executor(address: str) -> Iterator[Executor]:
-    """A concurrent.futures executor on the Dask cluster at `address` (tasks are never merged:
-    `pure=False`, since two chunks with equal arguments must still both run)."""
+def dask_executor(address: str) -> Iterator[tuple[Executor, int, tuple[type, ...]]]:
+    """(a concurrent.futures executor on the Dask cluster at `address`, the cluster's worker
+    threads, the exception that means a worker was lost). Tasks are never merged (`pure=False`:
+    two chunks with equal arguments must still both run)."""
+    from distributed import KilledWorker
+
+    with _client(address) as client:
+        yield client.get_executor(pure=False), max(1, sum(client.nthreads().values())), (KilledWorker,)
+
+
+def worker_threads(address: str) -> int:
+    """How many tasks the cluster at `address` runs at once (chunks are sized for that many)."""
+    with _client(address) as client:
+        return max(1, sum(client.nthreads().values()))
+
+
+def _client(address: str):
     try:
         from distributed import Client
     except ImportError:
         raise ScenarioError(f"--scheduler {address}: Dask is not installed; "
                             'install the extra with: pip install -e ".[cluster]"') from None
     try:
-        client = Client(address, timeout=CONNECT_TIMEOUT)
+        return Client(address, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError, ValueError) as exc:
         raise ScenarioError(f"--scheduler {address}: cannot reach a Dask scheduler there ({exc}). "
                             "Start one with `dask scheduler`, or check the address (tcp://host:port).") from None
-    with client:
-        yield client.get_executor(pure=False)

@@ -62,6 +62,21 @@ def test_grid_design_order_integer_rounding_and_counts():
     assert design.integer == {"protocol.rounds"} and isinstance(design.overrides[2]["protocol.rounds"], int)
 
 
+@pytest.mark.parametrize(("path", "low", "high", "read"), [
+    ("blocs.A.shift.ukraine", -10, 10, lambda s: s.blocs["A"].shift["ukraine"]),
+    ("members.BBB.ideal.ukraine.mode", 55, 65, lambda s: s.members["BBB"].ideal["ukraine"].mode),
+    ("member_defaults.reservation", 20, 40, lambda s: s.member_defaults.reservation),
+    ("members.CCC.linkage", 0.1, 0.3, lambda s: s.members["CCC"].linkage),
+])
+def test_a_parameter_path_sets_that_value_at_each_point(path, low, high, read):
+    from model.config import base_raw, point_scenario
+
+    scenario = sweep_scenario(parameters={path: {"low": low, "high": high, "levels": 3}})
+    design = build_design(scenario, 1)
+    assert [read(point_scenario(base_raw(scenario), o)) for o in design.overrides] == pytest.approx(
+        design.table[path].tolist())
+
+
 def test_lhs_sobol_and_morris_layouts():
     params = {"protocol.objector_pull": {"low": 0, "high": 1}, "member_defaults.anchoring": {"low": 0.2, "high": 0.8},
               "protocol.acceptance_noise": {"low": 0, "high": 4}}
