@@ -148,6 +148,10 @@ def main(argv: list[str] | None = None) -> int:
         if Path(args.scenario).is_dir() or args.calibrate:  # validation against history (docs/validation.md)
             return history(args)
         return scenario_job(args)
+    except OSError as exc:  # e.g. an --out folder that cannot be written
+        print(f"error: {exc.filename or ''}: {exc.strerror or exc}. Check the path and its permissions "
+              "(--out DIR chooses where results go).", file=sys.stderr)
+        return 2
     except ScenarioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -165,7 +169,6 @@ def scenario_job(args: argparse.Namespace) -> int:
     """One scenario: its Monte Carlo batch, a sweep, --persuade, --replay or --print-config."""
     from model.batch import default_workers
     from model.config import ScenarioError, load_scenario, resolved_yaml
-    from model.seeds import fresh_seed
 
     overrides = list(args.overrides)
     if args.runs:
@@ -178,29 +181,31 @@ def scenario_job(args: argparse.Namespace) -> int:
     scenario = None if swept else load_scenario(args.scenario, overrides)
     if args.persuade is None and (swept or scenario.sweep):
         scenario = load_scenario(args.scenario, overrides + sweep_overrides(args), swept)
-    elif (args.shard and args.persuade is None) or any(
-            (args.target_halfwidth, args.no_crn, args.design, args.samples)):
+    elif any((args.target_halfwidth, args.no_crn, args.design, args.samples)) or (args.shard and not args.persuade):
+        if args.persuade is not None:
+            raise ScenarioError("--persuade: --target-halfwidth, --no-crn, --design and --samples do not apply (the "
+                                "persuasion design pairs each member with the reference under common random numbers).")
         raise ScenarioError(f"{args.scenario}: --shard, --target-halfwidth, --no-crn, --design and --samples "
                             "apply to sweeps: add --sweep PATH=LOW:HIGH[:LEVELS] or use a scenario with a "
                             "sweep: block (docs/sweeps.md).")
     if args.print_config:
         print(resolved_yaml(scenario), end="")
         return 0
-    seed, source = ((scenario.run.seed, "--seed" if args.seed is not None else "scenario")
-                    if scenario.run.seed is not None else (fresh_seed(), "entropy"))
+    out = args.out or Path("results") / default_folder(scenario, args)
+    seed, source = root_seed(scenario, args, out)
     workers = args.workers or default_workers()
     if args.scheduler and not args.workers:  # chunks are sized for the cluster, not for this machine
         from model.cluster import worker_threads
 
         workers = worker_threads(args.scheduler)
     if args.replay is not None:
-        return replay(scenario, seed, args.replay, args.out or Path("results") / scenario.name)
+        return replay(scenario, seed, args.replay, out)
     if args.persuade is not None or scenario.sweep:
-        return sweep(scenario, seed, source, workers, args)
+        return sweep(scenario, seed, source, workers, out, args)
     from model import report
     from model.runner import run_batch
 
-    result = run_batch(scenario, seed, args.out or Path("results") / scenario.name, workers, fresh=args.fresh,
+    result = run_batch(scenario, seed, out, workers, fresh=args.fresh,
                        quiet=args.quiet, scenario_file=args.scenario, seed_source=source,
                        engine=args.engine, scheduler=args.scheduler)
     if not args.quiet:
@@ -210,6 +215,33 @@ def scenario_job(args: argparse.Namespace) -> int:
     return 0
 
 
+def default_folder(scenario, args: argparse.Namespace) -> str:
+    """results/<name> for a scenario (a sweep file included); <name>-sweep-<hash> for --sweep on the
+    command line (the hash names the resolved scenario, so the same command finds its folder again);
+    <name>-persuade-<D> for --persuade D."""
+    if args.persuade is not None:
+        return f"{scenario.name}-persuade-{args.persuade:g}"
+    return f"{scenario.name}-sweep-{scenario.spec_hash[:6]}" if args.sweep else scenario.name
+
+
+def root_seed(scenario, args: argparse.Namespace, out: Path) -> tuple[int, str]:
+    """(seed, source): --seed, else the scenario's run.seed, else the seed an interrupted run of this
+    same scenario left in `out` (so the same command resumes), else fresh OS entropy (recorded)."""
+    from model.config import ScenarioError
+    from model.seeds import fresh_seed
+    from model.store import OutputFolder
+
+    if scenario.run.seed is not None:
+        return scenario.run.seed, "--seed" if args.seed is not None else "scenario"
+    if args.shard:
+        raise ScenarioError(f"{args.scenario}: --shard needs a fixed seed shared by all shards: add --seed S "
+                            "(or set run.seed in the scenario).")
+    old = None if args.fresh else OutputFolder(out).existing_manifest()
+    if old and old.get("scenario", {}).get("content_hash") == scenario.spec_hash:
+        return old["seed"]["root"], "entropy"
+    return fresh_seed(), "entropy"
+
+
 def history(args: argparse.Namespace) -> int:
     """A folder of historical scenarios: validate each against its observed outcome, or --calibrate."""
     from model.batch import default_workers
@@ -217,6 +249,14 @@ def history(args: argparse.Namespace) -> int:
 
     workers = args.workers or default_workers()
     folder = Path(args.scenario)
+    ignored = [flag for flag, given in (("--sweep", args.sweep), ("--persuade", args.persuade is not None),
+                                        ("--shard", args.shard), ("--replay", args.replay is not None),
+                                        ("--print-config", args.print_config), ("--design", args.design),
+                                        ("--samples", args.samples), ("--target-halfwidth", args.target_halfwidth),
+                                        ("--no-crn", args.no_crn), ("--scheduler", args.scheduler)) if given]
+    if ignored:
+        raise ScenarioError(f"{folder}: {', '.join(ignored)} cannot be used on a folder (validation runs each "
+                            "scenario once); run them on one scenario file.")
     if args.calibrate:
         from model import calibration
 
@@ -244,29 +284,27 @@ def history(args: argparse.Namespace) -> int:
     return 0
 
 
-def sweep(scenario, seed: int, source: str, workers: int, args: argparse.Namespace) -> int:
+def sweep(scenario, seed: int, source: str, workers: int, out: Path, args: argparse.Namespace) -> int:
     """A sweep (the scenario's sweep block, or --sweep) or the --persuade analysis."""
     from model.design import persuasion_design
     from model.sweep import Replicates, run_sweep
     from model.sweep_analysis import render_sweep
 
+    design = replicates = None
     if args.persuade is not None:
         design = persuasion_design(scenario, args.persuade)
         replicates = Replicates(scenario.run.replications)
-        default_out = f"{scenario.name}-persuade-{args.persuade:g}"
-    else:
-        design, replicates = None, None
-        default_out = f"{scenario.name}-sweep-{scenario.spec_hash[:6]}" if args.sweep else scenario.name
-    result = run_sweep(scenario, seed, args.out or Path("results") / default_out, workers, design=design,
-                       replicates=replicates, fresh=args.fresh, quiet=args.quiet, scenario_file=args.scenario,
-                       seed_source=source, engine=args.engine, scheduler=args.scheduler,
-                       shard=args.shard or (0, 1))
+    result = run_sweep(scenario, seed, out, workers, design=design, replicates=replicates, fresh=args.fresh,
+                       quiet=args.quiet, scenario_file=args.scenario, seed_source=source, engine=args.engine,
+                       scheduler=args.scheduler, shard=args.shard or (0, 1))
     if result.complete and not args.quiet:
         import pandas as pd
 
         print(render_sweep(result.summary, pd.read_parquet(result.folder.root / "points.parquet")))
-        print(f"\nwrote {result.folder.root}/: design, points, differences and (for sobol/morris) sensitivity "
-              f"tables (.parquet, .csv), parts/, summary.json, manifest.json, figures/ ({len(result.figures)} files)")
+        tables = [name for name in ("design", "points", "differences", "sensitivity", "persuasion", "failures")
+                  if (result.folder.root / f"{name}.parquet").exists()]
+        print(f"\nwrote {result.folder.root}/: {', '.join(tables)} (.parquet, .csv), parts/, summary.json, "
+              f"manifest.json, figures/ ({len(result.figures)} files)")
     return 0
 
 

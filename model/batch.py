@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from .config import Scenario, ScenarioError, point_scenario
 from .params import Params, params_for
+from .results import conform, sweep_part_schema
 
 WORKER_FAULT_ENV = "VILNIUS_WORKER_DIES_AT_RUN"
 Runner = Callable[[Scenario, int, int, int, str], pa.Table]  # (point scenario, seed, first, count, engine)
@@ -49,13 +50,17 @@ def run_chunk(scenario: Scenario, seed: int, first: int, count: int, engine: str
 
 
 def run_sweep_chunk(raw: dict, raw_key: str, segments: list[tuple[int, dict, int, int, int]], stride: int,
-                    engine: str, runner: Runner | None = None) -> pa.Table:
+                    engine: str, runner: Runner | None = None, schema: pa.Schema | None = None) -> pa.Table:
     """Worker task: play each (point, overrides, seed, first, count) segment; one row per run.
 
-    A run that raises becomes a row with its seed and the error text, and the sweep goes on."""
+    A run that raises becomes a row with its seed and the error text, and the sweep goes on. Every
+    part has the columns of `schema` (default: `sweep_part_schema`, the model's), failures or not;
+    a stand-in runner without a schema gets the union of its columns."""
     tables = [_run_segment(raw, raw_key, *segment, stride, engine, runner or run_chunk)
               for segment in segments]
-    return pa.concat_tables(tables, promote_options="default")
+    table = pa.concat_tables(tables, promote_options="default")
+    schema = schema or (sweep_part_schema(tuple(raw["issues"])) if runner is None else None)
+    return table if schema is None else conform(table, schema)
 
 
 _POINTS: dict[tuple[str, tuple], Scenario] = {}

@@ -210,8 +210,8 @@ class Observed(Strict):
 class SweepRange(Strict):
     """One swept parameter: its range and, for a grid, the number of evenly spaced levels."""
 
-    low: float
-    high: float
+    low: Annotated[float, Field(allow_inf_nan=False)]
+    high: Annotated[float, Field(allow_inf_nan=False)]
     levels: Annotated[int, Field(ge=2, le=10_000)] | None = Field(
         None, description="grid levels from low to high; required by the grid design, unused by the others")
 
@@ -247,7 +247,8 @@ class Sweep(Strict):
         if self.design == "grid":
             for path, rng in self.parameters.items():
                 if rng.levels is None:
-                    problems.append(f"parameters.{path}.levels: the grid design needs levels (e.g. 5)")
+                    problems.append(f"parameters.{path}.levels: the grid design needs levels (e.g. 5; on the "
+                                    f"command line --sweep {path}=LOW:HIGH:LEVELS), or choose another design")
         elif self.samples is None:
             problems.append(f"samples: the {self.design} design needs samples "
                             + ("(a power of two, e.g. 256)" if self.design == "sobol" else "(e.g. 64)"))
@@ -257,9 +258,6 @@ class Sweep(Strict):
                             f"use {below} or {below * 2}")
         if self.design in ("sobol", "morris") and len(self.parameters) < 2:
             problems.append(f"parameters: {self.design} indices need at least two parameters")
-        if self.target_halfwidth is not None and self.replications is not None \
-                and self.min_replications > self.replications:
-            problems.append(f"min_replications ({self.min_replications}) exceeds replications ({self.replications})")
         if problems:
             raise ValueError("\n".join(problems))
         return self

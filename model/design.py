@@ -24,6 +24,8 @@ from .params import params_for
 from .rules import compromise
 
 SALIB_SEED_BITS = 31  # SALib seeds numpy's legacy RandomState, which takes 32-bit seeds
+# top-level keys that are not model inputs: the sweep sets seeds and replications itself
+NOT_SWEPT = ("run", "sweep", "observed", "name", "title", "description", "references", "schema_version")
 
 
 @dataclass(frozen=True)
@@ -96,16 +98,23 @@ def _check_parameters(raw: dict, sweep: Sweep, source: str) -> set[str]:
     Returns the paths that hold whole numbers (swept values are rounded for those)."""
     integer = set()
     for path, rng in sweep.parameters.items():
+        where = f"{source}: sweep.parameters.{path}"
+        if path.split(".")[0] in NOT_SWEPT:
+            raise ScenarioError(f"{where}: {path.split('.')[0]} is not a model input (the sweep sets seeds and "
+                                "replications itself); sweep members.*, member_defaults.*, blocs.*, protocol.*, "
+                                "capability.* values.")
         current = value_at(raw, path)
-        if isinstance(current, int) and not isinstance(current, bool):
+        if isinstance(current, (str, bool, list)):
+            raise ScenarioError(f"{where}: holds {current!r}, not a number; only numeric values can be swept.")
+        if isinstance(current, int):
             integer.add(path)
         for end in (rng.low, rng.high):
             value = round(end) if path in integer else end
             try:
                 point_scenario(raw, {path: value}, source)
             except ScenarioError as exc:
-                raise ScenarioError(f"sweep.parameters.{path} = {value}: this value makes an invalid scenario; "
-                                    f"narrow the range.\n{exc}") from None
+                raise ScenarioError(f"{where} = {value}: the scenario is invalid with this value (fix the path, "
+                                    f"or narrow the range):\n{exc}") from None
     return integer
 
 

@@ -37,6 +37,7 @@ from . import rules
 from .config import SCALE, Scenario
 from .report import appearances
 from .stats import proportion
+from .store import atomic_write
 
 if TYPE_CHECKING:
     from .negotiation import NegotiationModel
@@ -542,9 +543,9 @@ def save_figure(fig: Figure, out_dir: Path, stem: str, dpi: int = DPI) -> list[P
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{stem}.png", out_dir / f"{stem}.svg"]
-    with mpl.rc_context(STYLE):
-        fig.savefig(paths[0], dpi=dpi, facecolor="white")
-        fig.savefig(paths[1], facecolor="white", metadata={"Date": None})
+    with mpl.rc_context(STYLE):  # each file via a temp file and a rename: a kill never leaves half a figure
+        atomic_write(paths[0], lambda tmp: fig.savefig(tmp, format="png", dpi=dpi, facecolor="white"))
+        atomic_write(paths[1], lambda tmp: fig.savefig(tmp, format="svg", facecolor="white", metadata={"Date": None}))
     fig.clear()  # the figures are not registered with pyplot: clearing frees them at once
     return paths
 

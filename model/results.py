@@ -23,6 +23,19 @@ def results_schema(issues: tuple[str, ...] | list[str]) -> pa.Schema:
     return pa.schema(fields)
 
 
+def sweep_part_schema(issues: tuple[str, ...] | list[str]) -> pa.Schema:
+    """A sweep's part files: `point`, `run_id`, the results columns, `error` (null for a good run;
+    a failed run has only its ids, seed and error)."""
+    ids = [pa.field("point", pa.int64()), pa.field("run_id", pa.int64())]
+    return pa.schema([*ids, *results_schema(issues), pa.field("error", pa.string())])
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """`table` with exactly `schema`'s columns, in its order; missing columns are nulls."""
+    return pa.table([table[f.name].cast(f.type) if f.name in table.column_names else pa.nulls(len(table), f.type)
+                     for f in schema], schema=schema)
+
+
 def to_frame(table: pa.Table) -> pd.DataFrame:
     """The results table as pandas, sorted by replication. Integers stay nullable, and text and list
     columns stay Arrow-backed: a million rows of Python lists and strings would cost ~300 MiB."""

@@ -13,13 +13,18 @@ different run is refused (unless --fresh), so two specs are never mixed.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import os
 import platform
+import secrets
 import shutil
+import socket
 import sys
+import time
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
@@ -33,9 +38,20 @@ from .config import ScenarioError
 PACKAGES = ("mesa", "numpy", "scipy", "pandas", "pyarrow", "pydantic", "statsmodels", "matplotlib")
 
 
+# what a run writes at the top of its folder: --fresh deletes exactly these (and parts/, figures/)
+OUTPUT_FILES = ("manifest.json", "scenario.yaml", "summary.json", "replications.*", "design.*", "points.*",
+                "differences.*", "sensitivity.*", "persuasion.*", "failures.*")
+STALE_TEMP_SECONDS = 600  # a temp file this old belongs to a dead process (chunks take about a second)
+
+
+def temp_name(path: Path) -> Path:
+    """A hidden temp file beside `path`, unique across hosts and processes sharing a file system."""
+    return path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+
 def atomic_write(path: Path, write) -> None:
     """Write via a temp file in the same folder and rename, so a kill never leaves half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = temp_name(path)
     write(tmp)
     os.replace(tmp, path)
 
@@ -66,45 +82,63 @@ class OutputFolder:
         try:
             return json.loads(self.manifest_path.read_text())
         except json.JSONDecodeError:
-            return None
+            raise ScenarioError(f"{self.manifest_path}: not valid JSON (a damaged folder); use --fresh to start "
+                                "over, or --out to write elsewhere.") from None
 
-    def prepare(self, spec: dict, manifest: dict, fresh: bool) -> dict:
+    def prepare(self, spec: dict, manifest: dict | Callable[[], dict], fresh: bool) -> dict:
         """Create or reopen the folder; returns the manifest in force (an existing one on resume).
 
-        The manifest is created exclusively (a hard link of a finished temp file), so shards of one
+        `manifest` may be a function, called only when a new manifest is made (after the folder
+        is checked and created): a sweep writes its design and times its pilot there. The
+        manifest is created exclusively (a hard link of a finished temp file), so shards of one
         sweep starting together agree on one manifest, whichever wrote it."""
+        if fresh:
+            self._clear()
         old = self.existing_manifest()
-        if old and not fresh:
-            self._check_same(old, spec)
-        if fresh and self.root.exists():
-            for child in ("parts", "figures"):
-                shutil.rmtree(self.root / child, ignore_errors=True)
-            self.manifest_path.unlink(missing_ok=True)
-            old = None
+        if old:
+            self.check_same(old, spec)
         self.parts.mkdir(parents=True, exist_ok=True)
-        for stale in [*self.parts.glob(".*.tmp"), *self.root.glob(".*.tmp")]:
-            stale.unlink(missing_ok=True)
+        self._remove_stale_temps()
         if old:
             return old
-        manifest = {"spec": spec, "spec_hash": spec_hash(spec), **manifest, "created": utc_now(),
-                    "completed": None}
-        tmp = self.root / f".manifest.{os.getpid()}.new"
+        facts = manifest() if callable(manifest) else manifest
+        manifest = {"spec": spec, "spec_hash": spec_hash(spec), **facts, "created": utc_now(), "completed": None}
+        tmp = temp_name(self.manifest_path)
         tmp.write_text(json.dumps(manifest, indent=2, default=str) + "\n")
         try:
             os.link(tmp, self.manifest_path)
         except FileExistsError:  # another shard was first: use its manifest
             manifest = self.existing_manifest()
-            self._check_same(manifest, spec)
+            self.check_same(manifest, spec)
         finally:
             tmp.unlink()
         return manifest
 
-    def _check_same(self, old: dict, spec: dict) -> None:
-        if old.get("spec_hash") != spec_hash(spec):
-            raise ScenarioError(
-                f"{self.root}: this folder holds a different run (spec {old.get('spec_hash')}: "
-                f"{json.dumps(old.get('spec'))}), not {json.dumps(spec)}. "
-                f"Use --fresh to replace it, or --out to write elsewhere.")
+    def check_same(self, old: dict, spec: dict) -> None:
+        """Refuse a folder that holds another run, naming what differs."""
+        if old.get("spec_hash") == spec_hash(spec):
+            return
+        before = old.get("spec") or {}
+        differ = [f"{key} {before.get(key)!r} -> {spec.get(key)!r}" for key in sorted({*before, *spec})
+                  if before.get(key) != spec.get(key)]
+        raise ScenarioError(f"{self.root}: this folder holds a different run ({'; '.join(differ) or 'other spec'}). "
+                            "Use --fresh to replace it, or --out to write elsewhere.")
+
+    def _clear(self) -> None:
+        """--fresh: delete what runs write here (parts, figures, tables, manifest), nothing else."""
+        for child in ("parts", "figures"):
+            shutil.rmtree(self.root / child, ignore_errors=True)
+        for pattern in OUTPUT_FILES:
+            for path in self.root.glob(pattern):
+                path.unlink(missing_ok=True)
+
+    def _remove_stale_temps(self) -> None:
+        """Temp files of killed processes; recent ones may belong to a shard still writing."""
+        now = time.time()
+        for stale in [*self.parts.glob(".*.tmp"), *self.root.glob(".*.tmp")]:
+            with contextlib.suppress(FileNotFoundError):
+                if now - stale.stat().st_mtime > STALE_TEMP_SECONDS:
+                    stale.unlink()
 
     def done_chunks(self) -> set[int]:
         """Key (first replication or run id) of every chunk whose part file is on disk."""

@@ -53,6 +53,7 @@ class Replicates:
         n = sweep.replications if sweep and sweep.replications else scenario.run.replications
         if sweep is None:
             return cls(n)
+        # a first batch larger than the cap is the cap (then there is one stage)
         return cls(n, sweep.common_random_numbers, sweep.target_halfwidth, min(sweep.min_replications, n))
 
     def stages(self) -> list[int]:
@@ -116,9 +117,10 @@ def run_sweep(scenario: Scenario, seed: int, out: Path, workers: int, *, design:
               replicates: Replicates | None = None, fresh: bool = False, quiet: bool = False,
               scenario_file: str = "", seed_source: str = "scenario", engine: str = batch.DEFAULT_ENGINE,
               scheduler: str | None = None, shard: tuple[int, int] = (0, 1), runner: batch.Runner | None = None,
-              analyse: bool = True) -> SweepRun:
+              part_schema: pa.Schema | None = None, analyse: bool = True) -> SweepRun:
     """Run (or resume) a sweep into `out`. Shard i of N runs every N-th chunk; the shard that finds
-    all chunks on disk (or a later plain rerun) writes the tables and figures."""
+    all chunks on disk (or a later plain rerun) writes the tables and figures. `runner` replaces
+    the model (tests, benchmarks), `part_schema` fixes its part files' columns."""
     design = design or build_design(scenario, seed, scenario_file or "<scenario>")
     replicates = replicates or Replicates.of(scenario)
     outcomes = ["consensus", *(f"level_{issue}" for issue in scenario.issues)]
@@ -141,31 +143,32 @@ def run_sweep(scenario: Scenario, seed: int, out: Path, workers: int, *, design:
             "overrides_hash": spec_hash({"overrides": design.overrides}),
             "runner": None if runner is None else f"{runner.__module__}.{runner.__qualname__}"}
 
-    def pilot() -> int:
-        return _pilot_chunk_size(raw, scenario.spec_hash, design, seeds, stride, engine, runner, workers,
-                                 replicates)
+    task = _ChunkTask(raw, scenario.spec_hash, design, seeds, stride, engine, runner, part_schema)
 
-    old = folder.existing_manifest()
-    reuse = old and not fresh and old.get("spec_hash") == spec_hash(spec)
-    manifest = folder.prepare(spec, {
-        "kind": "sweep",
-        "scenario": {"name": scenario.name, "file": scenario_file, "content_hash": scenario.spec_hash},
-        "seed": {"root": seed, "source": seed_source,
-                 "contract": "Philox keyed by SeedSequence(point seed); counter [replication, round, purpose]; "
-                             "point seed = root under common random numbers, else SeedSequence([root, point])"},
-        "design": {"method": design.method, "parameters": list(design.parameters), "points": design.points,
-                   "integer_parameters": sorted(design.integer)},
-        "replicates": replicates.__dict__,
-        "run_id": f"point * {stride} + replication",
-        "chunk_size": old["chunk_size"] if reuse else pilot(),
-        "engine": engine, "workers": workers, "scheduler": scheduler, "command": sys.argv,
-        **environment(),
-    }, fresh)
+    def new_manifest() -> dict:
+        """The design goes to disk first; then a short pilot fixes the chunk size for good."""
+        _write_design(folder, design, seeds, replicates)
+        return {
+            "kind": "sweep",
+            "scenario": {"name": scenario.name, "file": scenario_file, "content_hash": scenario.spec_hash},
+            "seed": {"root": seed, "source": seed_source,
+                     "contract": "Philox keyed by SeedSequence(point seed); counter [replication, round, purpose]; "
+                                 "point seed = root under common random numbers, else SeedSequence([root, point])"},
+            "design": {"method": design.method, "parameters": list(design.parameters), "points": design.points,
+                       "integer_parameters": sorted(design.integer)},
+            "replicates": replicates.__dict__,
+            "run_id": f"point * {stride} + replication",
+            "chunk_size": _pilot_chunk_size(task, workers, replicates),
+            "engine": engine, "workers": workers, "scheduler": scheduler, "command": sys.argv,
+            **environment(),
+        }
+
+    manifest = folder.prepare(spec, new_manifest, fresh)
     write_text(folder.root / "scenario.yaml", resolved_yaml(scenario))
-    _write_design(folder, design, seeds, replicates)
+    if not (folder.root / "design.parquet").exists():  # a shard that adopted another's manifest
+        _write_design(folder, design, seeds, replicates)
     with tqdm(total=0, unit="run", disable=quiet, desc=scenario.name, file=sys.stderr) as bar:
-        missing = _run_stages(folder, scenario, design, seeds, replicates, manifest["chunk_size"], workers,
-                              engine, scheduler, shard, runner, bar)
+        missing = _run_stages(folder, task, replicates, manifest["chunk_size"], workers, scheduler, shard, bar)
     if missing:
         if not quiet:
             print(f"shard {shard[0]}/{shard[1]} done; {missing} chunks of other shards are still missing. "
@@ -180,13 +183,31 @@ def run_sweep(scenario: Scenario, seed: int, out: Path, workers: int, *, design:
     return result
 
 
-def _run_stages(folder: OutputFolder, scenario: Scenario, design: Design, seeds: np.ndarray, replicates: Replicates,
-                size: int, workers: int, engine: str, scheduler: str | None, shard: tuple[int, int],
-                runner: batch.Runner | None, bar: tqdm) -> int:
+@dataclass(frozen=True)
+class _ChunkTask:
+    """What every chunk of one sweep shares; `args(chunk)` is one worker task's arguments."""
+
+    raw: dict
+    raw_key: str
+    design: Design
+    seeds: np.ndarray
+    stride: int
+    engine: str
+    runner: batch.Runner | None
+    schema: pa.Schema | None
+
+    def args(self, chunk: list[Segment]) -> tuple:
+        segments = [(s.point, self.design.overrides[s.point], int(self.seeds[s.point]), s.first, s.count)
+                    for s in chunk]
+        return self.raw, self.raw_key, segments, self.stride, self.engine, self.runner, self.schema
+
+
+def _run_stages(folder: OutputFolder, task: _ChunkTask, replicates: Replicates, size: int, workers: int,
+                scheduler: str | None, shard: tuple[int, int], bar: tqdm) -> int:
     """Run this shard's missing chunks, stage by stage; returns how many chunks of the current
     stage are still missing (other shards' work), 0 when the sweep is complete."""
-    raw, stride, fault = base_raw(scenario), replicates.replications, _FaultHook()
-    active, bounds = list(range(design.points)), replicates.stages()
+    stride, fault = task.stride, _FaultHook()
+    active, bounds = list(range(task.design.points)), replicates.stages()
     for stage, (first, stop) in enumerate(zip(bounds, bounds[1:])):
         if stage > 0:
             active = _still_open(folder, active, replicates)
@@ -200,8 +221,7 @@ def _run_stages(folder: OutputFolder, scenario: Scenario, design: Design, seeds:
         if done & set(mine) and stage == 0 and not bar.disable:
             bar.write(f"resuming: {len(done & set(mine))} of {len(mine)} chunks already in {folder.parts}",
                       file=sys.stderr)
-        tasks = [(key, batch.run_sweep_chunk, (raw, scenario.spec_hash, _segments(plan[key], design, seeds), stride,
-                                               engine, runner)) for key in mine if key not in done]
+        tasks = [(key, batch.run_sweep_chunk, task.args(plan[key])) for key in mine if key not in done]
         for key, table in batch.run_tasks(tasks, workers, scheduler):
             folder.write_part(key, table)
             fault.part_written()
@@ -210,11 +230,6 @@ def _run_stages(folder: OutputFolder, scenario: Scenario, design: Design, seeds:
         if missing:
             return missing
     return 0
-
-
-def _segments(chunk: list[Segment], design: Design, seeds: np.ndarray) -> list[tuple[int, dict, int, int, int]]:
-    """A chunk as the worker task takes it: (point, its overrides, its seed, first, count) each."""
-    return [(s.point, design.overrides[s.point], int(seeds[s.point]), s.first, s.count) for s in chunk]
 
 
 class _FaultHook:
@@ -240,34 +255,35 @@ def _still_open(folder: OutputFolder, active: list[int], replicates: Replicates)
     return [p for p in active if wilson_halfwidth(k.get(p, 0), n.get(p, 0)) > replicates.target_halfwidth]
 
 
-def _pilot_chunk_size(raw: dict, raw_key: str, design: Design, seeds: np.ndarray, stride: int, engine: str,
-                      runner: batch.Runner | None, workers: int, replicates: Replicates) -> int:
+def _pilot_chunk_size(task: _ChunkTask, workers: int, replicates: Replicates) -> int:
     """Runs per chunk from a short timed pilot at point 0 (its results are discarded): about
     CHUNK_SECONDS of work, within CHUNK_LIMITS, and at least four chunks per worker. A first,
     untimed call pays the one-off costs (imports, the point's parameter arrays), which would
     otherwise make chunks ten times too small."""
-    smallest, largest = CHUNK_LIMITS.get(engine, CHUNK_LIMITS["mesa"])
-    runs = min(PILOT_RUNS.get(engine, 20), stride)
+    smallest, largest = CHUNK_LIMITS.get(task.engine, CHUNK_LIMITS["mesa"])
+    runs = min(PILOT_RUNS.get(task.engine, 20), task.stride)
 
     def pilot(count: int) -> float:
         started = time.perf_counter()
-        batch.run_sweep_chunk(raw, raw_key, [(0, design.overrides[0], int(seeds[0]), 0, count)], stride, engine,
-                              runner)
+        batch.run_sweep_chunk(*task.args([Segment(0, 0, count)]))
         return time.perf_counter() - started
 
     pilot(min(runs, 10))
     per_run = pilot(runs) / runs
-    first_stage = design.points * (replicates.stages()[1])
+    first_stage = task.design.points * (replicates.stages()[1])
     size = min(largest, max(smallest, round(CHUNK_SECONDS / max(per_run, 1e-9))))
     return max(1, min(size, math.ceil(first_stage / (4 * max(workers, 1)))))
 
 
 def _write_design(folder: OutputFolder, design: Design, seeds: np.ndarray, replicates: Replicates) -> None:
-    """design.parquet/.csv: one row per point with its values and seed, before any run."""
+    """design.parquet/.csv: one row per point with its values, seed and run ids (first_run_id to
+    first_run_id + replications - 1), before any run."""
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    table = pa.Table.from_pandas(design.table.assign(seed=seeds, replications=replicates.replications),
+    stride = replicates.replications
+    table = pa.Table.from_pandas(design.table.assign(seed=seeds, replications=stride,
+                                                     first_run_id=design.table["point"] * stride),
                                  preserve_index=False)
     atomic_write(folder.root / "design.parquet", lambda tmp: pq.write_table(table, tmp))
     atomic_write(folder.root / "design.csv", lambda tmp: pacsv.write_csv(table, tmp))

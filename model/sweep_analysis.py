@@ -202,7 +202,8 @@ def finish_sweep(folder: OutputFolder, scenario: Scenario, design: Design, seeds
     failures = read_runs(folder, lambda name, _: name in ("point", "run_id", "replication", "seed", "error"))
     failures = failures.filter(pc.is_valid(failures["error"])).to_pandas()
     _write_table(folder, "failures", failures)
-    outcome = scenario.sweep.outcome if scenario.sweep else "consensus"
+    # persuasion is always about P(consensus), whatever a sweep block in the same file says
+    outcome = scenario.sweep.outcome if scenario.sweep and design.method != "persuade" else "consensus"
     summary = {
         "scenario": scenario.name, "title": scenario.title, "seed": manifest["seed"]["root"],
         "design": design.method, "parameters": list(design.parameters), "points": design.points,
@@ -231,7 +232,7 @@ def finish_sweep(folder: OutputFolder, scenario: Scenario, design: Design, seeds
             _write_table(folder, "sensitivity", indices)
         summary["sensitivity"] = {"method": design.method, "outcome": outcome,
                                   "indices": indices.to_dict("records"), "warnings": warnings}
-    if design.method == "persuade":
+    if design.method == "persuade" and differences is not None:
         ranking = persuasion_ranking(differences)
         _write_table(folder, "persuasion", ranking)
         summary["persuasion"] = ranking.to_dict("records")

@@ -240,12 +240,12 @@ def validate_folder(folder: Path, out: Path, seed: int | None = None, replicatio
     out = Path(out)
     rows, case_rows, summaries = [], [], {}
     for path, scenario in cases:
-        s = seed if seed is not None else scenario.run.seed if scenario.run.seed is not None else fresh_seed()
+        s, source = ((seed, "--seed") if seed is not None else (scenario.run.seed, "scenario")
+                     if scenario.run.seed is not None else (fresh_seed(), "entropy"))
         if not quiet:
             print(f"validating {path} ({scenario.run.replications} replications, seed {s})", file=sys.stderr)
         result = run_batch(scenario, s, out / scenario.name, workers, fresh=fresh, quiet=True,
-                           scenario_file=str(path), seed_source="--seed" if seed is not None else "scenario",
-                           engine=engine or batch.DEFAULT_ENGINE)
+                           scenario_file=str(path), seed_source=source, engine=engine or batch.DEFAULT_ENGINE)
         summary = result.summary
         summaries[scenario.name] = summary
         rows += tidy(scenario.name, summary["validation"])
@@ -294,6 +294,10 @@ def render_folder(result: FolderValidation) -> str:
               f"  {'model':<50} {mae['model']:5.1f}   "
               f"(observed level inside the model's 90 % interval: {int(inside.sum())} of {len(inside)})"]
     lines += [f"  {BASELINE_LABELS[b]:<50} {mae[b]:5.1f}" for b in BASELINES]
+    never = int(t["abs_error"].isna().sum())
+    if never:
+        lines.append(f"  note: the model never agreed {never} of the observed levels; its error is over the other "
+                     f"{len(t) - never} (the baselines always predict, so the comparison favours the model)")
     best = min(BASELINES, key=lambda b: mae[b])
     verdict = ("beats" if mae["model"] < mae[best] else "does not beat")
     lines.append(f"  The model {verdict} the best baseline here ({BASELINE_LABELS[best]}, {mae[best]:.1f}).")

@@ -13,12 +13,13 @@ import time
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from model.batch import WORKER_FAULT_ENV, run_chunk
 from model.config import ScenarioError, load_scenario
 from model.design import build_design, persuasion_design
-from model.results import to_frame
+from model.results import sweep_part_schema, to_frame
 from model.sweep import FAULT_ENV, Replicates, chunk_plan, run_sweep
 from model.sweep_analysis import read_runs
 
@@ -103,6 +104,9 @@ def test_lhs_sobol_and_morris_layouts():
       "design": "sobol", "samples": 100}, "needs a power of two, got 100; use 64 or 128"),
     ({"parameters": {"protocol.rounds": {"low": 2, "high": 4, "levels": 2}}, "replications": 0},
      "replications: Input should be greater than or equal to 1"),
+    ({"parameters": {"run.seed": {"low": 1, "high": 9, "levels": 2}}}, "run is not a model input"),
+    ({"parameters": {"protocol.fallback": {"low": 1, "high": 9, "levels": 2}}}, "not a number"),
+    ({"parameters": {"protocol.rounds": {"low": float("nan"), "high": 9, "levels": 2}}}, "finite number"),
 ])
 def test_bad_sweep_specs_name_the_key(sweep, message):
     with pytest.raises(ScenarioError) as err:
@@ -124,6 +128,30 @@ def test_bad_sweep_specs_name_the_key(sweep, message):
 def test_bad_sweep_flags_exit_2_with_one_message(args, message, tmp_path):
     done = cli(str(TINY), *args, "--out", str(tmp_path / "x"), "--quiet")
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_without_a_seed_the_same_command_resumes_and_fresh_clears_the_old_sweep(tmp_path):
+    out = tmp_path / "entropy"
+    args = [str(TINY), "--set", "run.seed=null", "--sweep", "protocol.acceptance_noise=0:2:3", "--runs", "40",
+            "--workers", "1", "--quiet", "--engine", "mesa", "--out", str(out)]
+    assert cli(*args, env=os.environ | {FAULT_ENV: "1"}).returncode == -signal.SIGKILL
+    first = json.loads((out / "manifest.json").read_text())
+    assert first["seed"]["source"] == "entropy"
+    done = cli(*args)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((out / "summary.json").read_text())["seed"] == first["seed"]["root"]
+    assert "--shard needs a fixed seed" in cli(*args, "--shard", "0/2").stderr
+    (out / "manifest.json").write_text("{not json")
+    damaged = cli(*args)
+    assert damaged.returncode == 2 and "not valid JSON" in damaged.stderr
+    other = [a if a != "protocol.acceptance_noise=0:2:3" else "protocol.objector_pull=0:1:2" for a in args]
+    assert cli(*other, "--fresh", "--seed", "3").returncode == 0
+    assert not (out / "differences.csv").read_text().count("protocol.acceptance_noise")  # old tables gone
+
+
+def test_a_folder_refuses_sweep_flags():
+    done = cli(str(REPO / "scenarios" / "history"), "--sweep", "protocol.rounds=2:4:2", "--quiet")
+    assert done.returncode == 2 and "--sweep cannot be used on a folder" in done.stderr
 
 
 def test_chunk_plan_covers_every_run_once():
@@ -255,7 +283,8 @@ def test_failed_runs_are_recorded_and_the_sweep_goes_on(tmp_path):
     scenario = sweep_scenario(parameters={"member_defaults.tolerance": {"low": 0, "high": 15, "levels": 2},
                                           "member_defaults.reservation": {"low": 10, "high": 30, "levels": 2}},
                               replications=21)
-    result = run_sweep(scenario, 3, tmp_path / "f", workers=1, quiet=True, runner=flaky_runner)
+    result = run_sweep(scenario, 3, tmp_path / "f", workers=1, quiet=True, runner=flaky_runner,
+                       part_schema=sweep_part_schema(("ukraine", "spending")))
     points = pd.read_parquet(tmp_path / "f" / "points.parquet")
     failures = pd.read_csv(tmp_path / "f" / "failures.csv")
     invalid = points[(points["member_defaults.tolerance"] == 15) & (points["member_defaults.reservation"] == 10)]
@@ -265,6 +294,9 @@ def test_failed_runs_are_recorded_and_the_sweep_goes_on(tmp_path):
     assert len(failures) == 21 + 3 * 3 and failures["seed"].eq(3).all()
     assert failures["error"].str.contains("diverged|below tolerance").all()
     assert result.summary["failed_runs"] == 30
+    columns = {tuple(pq.read_schema(p).names) for p in (tmp_path / "f" / "parts").glob("part-*.parquet")}
+    assert columns == {tuple(sweep_part_schema(("ukraine", "spending")).names)}  # failures or not, one schema
+    assert pd.read_parquet(tmp_path / "f" / "parts").shape == (84, len(sweep_part_schema(("ukraine", "spending"))))
 
 
 def test_sequential_stopping_reaches_the_target_or_the_cap(tmp_path):
