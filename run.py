@@ -225,21 +225,14 @@ def default_folder(scenario, args: argparse.Namespace) -> str:
 
 
 def root_seed(scenario, args: argparse.Namespace, out: Path) -> tuple[int, str]:
-    """(seed, source): --seed, else the scenario's run.seed, else the seed an interrupted run of this
-    same scenario left in `out` (so the same command resumes), else fresh OS entropy (recorded)."""
+    """(seed, source) as `store.root_seed` chooses it; shards must agree on one, so they need it fixed."""
     from model.config import ScenarioError
-    from model.seeds import fresh_seed
-    from model.store import OutputFolder
+    from model.store import root_seed
 
-    if scenario.run.seed is not None:
-        return scenario.run.seed, "--seed" if args.seed is not None else "scenario"
-    if args.shard:
+    if scenario.run.seed is None and args.shard:
         raise ScenarioError(f"{args.scenario}: --shard needs a fixed seed shared by all shards: add --seed S "
                             "(or set run.seed in the scenario).")
-    old = None if args.fresh else OutputFolder(out).existing_manifest()
-    if old and old.get("scenario", {}).get("content_hash") == scenario.spec_hash:
-        return old["seed"]["root"], "entropy"
-    return fresh_seed(), "entropy"
+    return root_seed(scenario, out, args.seed, args.fresh)
 
 
 def history(args: argparse.Namespace) -> int:

@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.compute as pc
 
 from .config import ScenarioError, base_raw, point_scenario, value_at
 from .params import Params, build_params
+from .report import appearances
 from .validation import holdout_scores
 
 # path -> (low, high, log scale?): the search box, wide around the judgement values of baseline.yaml
@@ -112,8 +112,7 @@ def case_metrics(table, scenario) -> dict:
     p_cons = float(consensus.mean()) if n else 0.0
     rounds = table["agreement_round"].to_numpy(zero_copy_only=False)[consensus]
     last = float((rounds == scenario.protocol.rounds).mean()) if len(rounds) else 0.0
-    items = pc.list_flatten(table["holdouts"])
-    shares = {c["values"]: c["counts"] / n for c in pc.value_counts(items).to_pylist()} if n else {}
+    shares = (appearances(table["holdouts"]) / n).to_dict() if n else {}
     recall, precision = holdout_scores(shares, obs.holdouts)
     m = {"level": float(np.mean(errors)), "consensus": abs(p_cons - float(obs.consensus)),
          "timing": 0.0 if obs.late is None else abs(last - float(obs.late)),

@@ -72,11 +72,13 @@ def _round_summary(df: pd.DataFrame, rounds: int) -> dict:
     }
 
 
-def appearances(lists: pd.Series, before: str | None = None) -> pd.Series:
+def appearances(lists: pd.Series | pa.ChunkedArray, before: str | None = None) -> pd.Series:
     """In how many runs each member appears in a per-run list column (a member appears at most once
     per run: holdouts are a set, and a veto is sold once). `before=":"` reads 'TUR:sweden@3' as TUR.
-    Counted in Arrow, without a Python object per row."""
-    if isinstance(lists.dtype, pd.ArrowDtype):
+    Counted in Arrow, without a Python object per row; an Arrow column is taken as it is."""
+    if isinstance(lists, pa.ChunkedArray | pa.Array):
+        arrow = lists
+    elif isinstance(lists.dtype, pd.ArrowDtype):
         arrow = pa.array(lists.array)  # zero-copy
     else:
         arrow = pa.array(lists.tolist(), type=pa.list_(pa.string()))

@@ -35,7 +35,12 @@ def root_key(seed: int) -> np.ndarray:
 
 def fresh_seed() -> int:
     """A new root seed from OS entropy, small enough to type and record (63 bits)."""
-    return int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> np.uint64(1))
+    return derived_seed(None)
+
+
+def derived_seed(entropy) -> int:
+    """A 63-bit seed from SeedSequence(entropy): OS entropy for None, else e.g. [root, point]."""
+    return int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0] >> np.uint64(1))
 
 
 def uniforms(key: np.ndarray, purpose: Purpose, round_: int, first: int, count: int, width: int) -> np.ndarray:

@@ -167,6 +167,22 @@ class OutputFolder:
         write_json(self.manifest_path, manifest | {"completed": utc_now()})
 
 
+def root_seed(scenario, out: Path, given: int | None = None, fresh: bool = False) -> tuple[int, str]:
+    """(seed, source): `given` (--seed), else the scenario's run.seed, else the seed an interrupted
+    run of this same scenario left in `out` (so the same command resumes), else fresh OS entropy
+    (recorded in the manifest)."""
+    from .seeds import fresh_seed
+
+    if given is not None:
+        return given, "--seed"
+    if scenario.run.seed is not None:
+        return scenario.run.seed, "scenario"
+    old = None if fresh else OutputFolder(out).existing_manifest()
+    if old and old.get("scenario", {}).get("content_hash") == scenario.spec_hash:
+        return old["seed"]["root"], "entropy"
+    return fresh_seed(), "entropy"
+
+
 def environment() -> dict:
     """Package versions and interpreter, for the manifest."""
     versions = {}

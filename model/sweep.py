@@ -30,6 +30,7 @@ from tqdm import tqdm
 from . import batch
 from .config import Scenario, ScenarioError, base_raw, resolved_yaml
 from .design import Design, build_design
+from .seeds import derived_seed
 from .store import OutputFolder, atomic_write, environment, spec_hash, utc_now, write_json, write_text
 
 FAULT_ENV = "VILNIUS_DIE_AFTER_PARTS"  # test hook: SIGKILL this process after writing that many parts
@@ -81,8 +82,7 @@ def point_seeds(root: int, points: int, common: bool) -> np.ndarray:
     SeedSequence child of (root, point), 63 bits, recorded in the design table."""
     if common:
         return np.full(points, root, dtype=np.int64)
-    return np.array([int(np.random.SeedSequence([root, p]).generate_state(1, np.uint64)[0] >> np.uint64(1))
-                     for p in range(points)], dtype=np.int64)
+    return np.array([derived_seed([root, p]) for p in range(points)], dtype=np.int64)
 
 
 def chunk_plan(points: Sequence[int], first: int, stop: int, size: int) -> list[list[Segment]]:

@@ -50,11 +50,16 @@ def _outcome_columns(name: str, kind: pa.DataType) -> bool:
 def consensus_counts(folder: OutputFolder) -> tuple[dict[int, int], dict[int, int]]:
     """Per point: runs that reached consensus, and runs that finished without error."""
     runs = read_runs(folder, lambda name, _: name in ("point", "consensus", "error"))
-    ok = runs.filter(pc.is_null(runs["error"]))
+    ok = _good(runs)
     grouped = ok.group_by("point").aggregate([("consensus", "sum"), ("consensus", "count")]).to_pydict()
     k = dict(zip(grouped["point"], grouped["consensus_sum"]))
     n = dict(zip(grouped["point"], grouped["consensus_count"]))
     return k, n
+
+
+def _good(runs: pa.Table) -> pa.Table:
+    """The runs that finished without error (the only ones estimates use)."""
+    return runs.filter(pc.is_null(runs["error"]))
 
 
 def wilson_halfwidth(k: int, n: int) -> float:
@@ -70,11 +75,11 @@ def point_table(runs: pa.Table, design: Design, seeds: np.ndarray, target_halfwi
     interval, the mean agreed level per issue (or mean of a stand-in outcome), top holdouts."""
     table = design.table.copy()
     table["seed"] = seeds
-    failed = pc.is_valid(runs["error"]).to_numpy(zero_copy_only=False)
+    failed = pc.is_valid(runs["error"]).to_numpy(zero_copy_only=False)  # a run with an error text failed
     point = runs["point"].to_numpy()
     table["runs"] = np.bincount(point[~failed], minlength=design.points)
     table["failed"] = np.bincount(point[failed], minlength=design.points)
-    ok = runs.filter(pc.invert(pc.is_valid(runs["error"])))
+    ok = _good(runs)
     ok_point = ok["point"].to_numpy()
     n = table["runs"].to_numpy()
     if "consensus" in ok.column_names:
@@ -117,7 +122,7 @@ def _top_holdouts(ok: pa.Table, n: np.ndarray, points: int) -> list[str]:
 def outcome_matrix(runs: pa.Table, outcome: str, points: int, stride: int) -> np.ndarray:
     """(points, stride) the outcome of replication r at point p; NaN where the run failed, was not
     run, or (for a level) the issue was not agreed."""
-    ok = runs.filter(pc.invert(pc.is_valid(runs["error"])))
+    ok = _good(runs)
     matrix = np.full((points, stride), np.nan)
     values = ok[outcome].to_numpy(zero_copy_only=False).astype(float)
     matrix[ok["point"].to_numpy(), ok["replication"].to_numpy()] = values

@@ -130,12 +130,7 @@ def render_comparison(v: dict) -> str:
              f"  {'issue':<16}{'observed':>9}{'model':>8}{'90 % interval':>17}{'|err|':>7}"
              f"{'compr.':>8}{'|err|':>7}{'w.med.':>8}{'|err|':>7}{'mean':>7}{'|err|':>7}"]
     for name, r in v["issues"].items():
-        if r["predicted"] is None:
-            model = f"{'never agreed':>32}"
-        else:
-            model = f"{r['predicted']:>8.1f}   [{r['p05']:5.1f}, {r['p95']:5.1f}]{r['abs_error']:>7.1f}"
-        lines.append(f"  {name[:15]:<16}{r['observed']:>9.0f}{model}"
-                     + "".join(f"{r[b]:>8.1f}{r[b + '_abs_error']:>7.1f}" for b in BASELINES))
+        lines.append(f"  {name[:15]:<16}{r['observed']:>9.0f}{_prediction_cells(r, 8)}")
     mae = v["mae"]
     lines.append("  mean absolute error: model " + _fmt(mae["model"]) + ", "
                  + ", ".join(f"{b.replace('_', ' ')} {_fmt(mae[b])}" for b in BASELINES))
@@ -158,6 +153,17 @@ def render_comparison(v: dict) -> str:
     lines.append(f"  model's most frequent holdouts: {top}")
     lines += _wrapped(f"  Caveat: {v['caveat']}", subsequent_indent="  ")
     return "\n".join(lines)
+
+
+def _prediction_cells(r, width: int) -> str:
+    """One issue's row after the observed level: the model's mean, 90 % interval and |error| (the
+    mean `width` characters wide), then each baseline and its |error|."""
+    gap = " " * (width - 5)
+    if r["predicted"] is None or pd.isna(r["predicted"]):
+        model = f"{'never agreed':>{2 * width + 16}}"
+    else:
+        model = f"{r['predicted']:>{width}.1f}{gap}[{r['p05']:5.1f}, {r['p95']:5.1f}]{r['abs_error']:>7.1f}"
+    return model + "".join(f"{r[b]:>8.1f}{r[b + '_abs_error']:>7.1f}" for b in BASELINES)
 
 
 def _fmt(x: float | None) -> str:
@@ -233,15 +239,14 @@ def validate_folder(folder: Path, out: Path, seed: int | None = None, replicatio
     out/validation.parquet (.csv), out/validation-cases.csv and out/figures/validation.png (.svg)."""
     from . import batch
     from .runner import run_batch
-    from .seeds import fresh_seed
+    from .store import root_seed
 
     extra = [*overrides, *([f"run.replications={replications}"] if replications else [])]
     cases = load_cases(folder, extra)
     out = Path(out)
     rows, case_rows, summaries = [], [], {}
     for path, scenario in cases:
-        s, source = ((seed, "--seed") if seed is not None else (scenario.run.seed, "scenario")
-                     if scenario.run.seed is not None else (fresh_seed(), "entropy"))
+        s, source = root_seed(scenario, out / scenario.name, seed, fresh)
         if not quiet:
             print(f"validating {path} ({scenario.run.replications} replications, seed {s})", file=sys.stderr)
         result = run_batch(scenario, s, out / scenario.name, workers, fresh=fresh, quiet=True,
@@ -282,12 +287,7 @@ def render_folder(result: FolderValidation) -> str:
             f"{'compr.':>8}{'|err|':>7}{'w.med.':>8}{'|err|':>7}{'mean':>7}{'|err|':>7}")
     lines = ["Validation: predicted vs observed levels (0-100 scale)", "", head, "-" * len(head)]
     for _, r in t.iterrows():
-        if pd.isna(r["predicted"]):
-            model = f"{'never agreed':>30}"
-        else:
-            model = f"{r['predicted']:>7.1f}  [{r['p05']:5.1f}, {r['p95']:5.1f}]{r['abs_error']:>7.1f}"
-        lines.append(f"{r['scenario'][:15]:<16}{r['issue'][:15]:<16}{r['observed']:>6.0f}{model}"
-                     + "".join(f"{r[b]:>8.1f}{r[b + '_abs_error']:>7.1f}" for b in BASELINES))
+        lines.append(f"{r['scenario'][:15]:<16}{r['issue'][:15]:<16}{r['observed']:>6.0f}{_prediction_cells(r, 7)}")
     mae = overall_mae(t)
     inside = t["inside_90"].dropna()
     lines += ["", f"Mean absolute error over {len(t)} observed levels ({t['scenario'].nunique()} summits):",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,12 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="session")
 def tiny() -> Scenario:
     return load_scenario(TINY)
+
+
+def cli(*args: str, cwd=REPO, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`python run.py ARGS` as a user would run it; output captured."""
+    return subprocess.run([sys.executable, str(REPO / "run.py"), *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=600, env=env)
 
 
 def make_scenario(ideals: dict[str, dict[str, float]], *, salience: float = 1.0, capability=None,

@@ -9,12 +9,7 @@ import sys
 import pandas as pd
 import pytest
 
-from .conftest import REPO, TINY
-
-
-def cli(*args: str, cwd=REPO) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(REPO / "run.py"), *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=600)
+from .conftest import REPO, TINY, cli
 
 
 @pytest.fixture(scope="module")

@@ -23,14 +23,9 @@ from model.results import sweep_part_schema, to_frame
 from model.sweep import FAULT_ENV, Replicates, chunk_plan, run_sweep
 from model.sweep_analysis import read_runs
 
-from .conftest import DATA, REPO, TINY
+from .conftest import DATA, REPO, TINY, cli
 
 SWEEP = DATA / "tiny-sweep.yaml"
-
-
-def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(REPO / "run.py"), *args], capture_output=True, text=True,
-                          cwd=REPO, timeout=600, env=env)
 
 
 def sweep_scenario(**sweep) -> object:

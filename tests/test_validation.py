@@ -19,8 +19,7 @@ from model.params import build_params
 from model.report import OUTCOME_KNOWN, render, summarize
 from model.results import to_frame
 
-from .conftest import DATA, REPO, TINY, make_scenario
-from .test_cli import cli
+from .conftest import DATA, REPO, TINY, cli, make_scenario
 
 KNOWN = DATA / "known"
 HISTORY = sorted((REPO / "scenarios" / "history").glob("*.yaml"))
