@@ -1,5 +1,5 @@
 """Dashboard: `solara run app.py` opens the Vilnius negotiation in the browser (Mesa SolaraViz)."""
 
-from model.dashboard import Page
+from model.interfaces.dashboard import Page
 
 __all__ = ["Page"]

@@ -20,9 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import timed  # noqa: E402
 
-from model.batch import run_chunk  # noqa: E402
-from model.config import load_scenario  # noqa: E402
-from model.runner import run_batch  # noqa: E402
+from model.experiments.batch import run_chunk
+from model.experiments.runner import run_batch
+from model.scenario.files import load_scenario
 
 
 def main() -> None:

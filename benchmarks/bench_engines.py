@@ -32,9 +32,9 @@ def three_ways(runs: int) -> None:
     costs (start-up, summary, figures) cancel and what remains is what each extra run costs."""
     import mesa
 
-    from model.config import BASELINE, load_scenario
-    from model.negotiation import NegotiationModel
-    from model.runner import run_batch
+    from model.experiments.runner import run_batch
+    from model.negotiation.model import NegotiationModel
+    from model.scenario.files import BASELINE, load_scenario
 
     seed = load_scenario().run.seed
     rounds = load_scenario().protocol.rounds
@@ -66,8 +66,8 @@ def three_ways(runs: int) -> None:
 
 def engine_only(runs: int) -> None:
     """Per-core cost of the engines alone (no files, no figures), the figure the 100x bar is about."""
-    from model.batch import run_chunk
-    from model.config import load_scenario
+    from model.experiments.batch import run_chunk
+    from model.scenario.files import load_scenario
 
     scenario = load_scenario()
     seed = scenario.run.seed
@@ -83,8 +83,8 @@ def profile() -> None:
     import cProfile
     import pstats
 
-    from model.config import load_scenario
-    from model.ensemble import run_ensemble
+    from model.negotiation.ensemble import run_ensemble
+    from model.scenario.files import load_scenario
 
     scenario = load_scenario()
     run_ensemble(scenario, 1, 0, 2048)
@@ -111,8 +111,8 @@ def million(runs: int) -> None:
 
 
 def child(runs: int) -> None:
-    from model.config import load_scenario
-    from model.runner import run_batch
+    from model.experiments.runner import run_batch
+    from model.scenario.files import load_scenario
 
     scenario = load_scenario(overrides=[f"run.replications={runs}"])
     with tempfile.TemporaryDirectory() as tmp, PeakTreeMemory() as memory:

@@ -32,7 +32,7 @@ WORKERS = 2
 
 def sweep_scenario(points: int, replications: int):
     """The baseline with Türkiye's veto-trading rate swept over `points` grid levels."""
-    from model.config import load_scenario
+    from model.scenario.files import load_scenario
 
     return load_scenario(overrides=[f"sweep.replications={replications}"],
                          sweep={"members.TUR.linkage": {"low": 0.0, "high": 0.9, "levels": points}})
@@ -41,7 +41,7 @@ def sweep_scenario(points: int, replications: int):
 def executors(runs: int) -> None:
     from distributed import LocalCluster
 
-    from model.sweep import run_sweep
+    from model.experiments.sweep import run_sweep
 
     points = 20
     with LocalCluster(n_workers=WORKERS, threads_per_worker=1, processes=True, host="127.0.0.1",
@@ -89,7 +89,7 @@ def million(runs: int) -> None:
 def child(runs: int) -> None:
     """Run the sweep without the tables, then resume it (nothing left to run) to time the tables
     and figures on their own; the memory peak covers both."""
-    from model.sweep import run_sweep
+    from model.experiments.sweep import run_sweep
 
     scenario = sweep_scenario(100, runs // 100)
     with tempfile.TemporaryDirectory() as tmp, PeakTreeMemory() as memory:

@@ -94,7 +94,7 @@ def test_print_config_shows_the_resolved_scenario_and_round_trips(tmp_path):
     done = cli(str(TINY), "--print-config", "--set", "protocol.rounds=9", "--set", "members.AAA.linkage=0.5")
     assert done.returncode == 0, done.stderr
     (tmp_path / "resolved.yaml").write_text(done.stdout)
-    from model.config import load_scenario
+    from model.scenario.files import load_scenario
 
     resolved = load_scenario(tmp_path / "resolved.yaml")
     assert resolved.protocol.rounds == 9 and resolved.members["AAA"].linkage == 0.5
@@ -161,9 +161,9 @@ def test_ctrl_c_keeps_finished_chunks_and_the_same_command_resumes(tmp_path):
     import signal
     import time
 
-    from model.batch import run_chunk
-    from model.config import load_scenario
-    from model.results import to_frame
+    from model.experiments.batch import run_chunk
+    from model.negotiation.results import to_frame
+    from model.scenario.files import load_scenario
 
     out = tmp_path / "ctrl-c"
     args = [sys.executable, str(REPO / "run.py"), str(TINY), "--runs", "3000", "--seed", "8", "--workers", "1",

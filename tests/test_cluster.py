@@ -10,8 +10,8 @@ import time
 import pandas as pd
 import pytest
 
-from model.config import load_scenario
-from model.sweep import run_sweep
+from model.experiments.sweep import run_sweep
+from model.scenario.files import load_scenario
 
 from .conftest import DATA, REPO, TINY
 from .test_sweep import runs_of

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from model.config import ScenarioError, apply_override, deep_merge, load_scenario
-from model.params import FIXED, build_params
+from model.negotiation.params import FIXED, build_params
+from model.scenario.files import apply_override, deep_merge, load_scenario
+from model.scenario.schema import ScenarioError
 
 from .conftest import TINY
 

@@ -9,7 +9,7 @@ import ipywidgets
 import pytest
 import solara
 
-from model.dashboard import BASE, DashboardModel, Page, model_params
+from model.interfaces.dashboard import BASE, DashboardModel, Page, model_params
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from model.batch import run_chunk
-from model.config import load_scenario, validate
-from model.results import to_frame
+from model.experiments.batch import run_chunk
+from model.negotiation.results import to_frame
+from model.scenario.files import load_scenario, validate
 
 from .conftest import REPO, TINY
 

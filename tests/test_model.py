@@ -7,13 +7,13 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from model.agents import Chair, MemberState
-from model.batch import chunks, execute, run_chunk
-from model.config import load_scenario
-from model.negotiation import NegotiationModel
-from model.params import build_params
-from model.results import to_frame
-from model.seeds import Purpose, root_key, uniforms
+from model.experiments.batch import chunks, execute, run_chunk
+from model.negotiation.agents import Chair, MemberState
+from model.negotiation.model import NegotiationModel
+from model.negotiation.params import build_params
+from model.negotiation.results import to_frame
+from model.negotiation.seeds import Purpose, root_key, uniforms
+from model.scenario.files import load_scenario
 
 
 def test_bare_model_is_the_vilnius_baseline_and_runs():

@@ -8,11 +8,11 @@ import matplotlib.colors as mcolors
 import pytest
 from matplotlib.patches import Rectangle
 
-from model import plots
-from model.batch import run_chunk
-from model.config import load_scenario
-from model.negotiation import play
-from model.results import to_frame
+from model.experiments.batch import run_chunk
+from model.negotiation.model import play
+from model.negotiation.results import to_frame
+from model.outputs import plots
+from model.scenario.files import load_scenario
 
 from .conftest import assert_text_fits
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model import rules
-from model.batch import run_chunk
-from model.negotiation import NegotiationModel
-from model.params import build_params, influence_matrix
-from model.results import to_frame
+from model.experiments.batch import run_chunk
+from model.negotiation import rules
+from model.negotiation.model import NegotiationModel
+from model.negotiation.params import build_params, influence_matrix
+from model.negotiation.results import to_frame
 
 from .conftest import make_scenario
 
@@ -159,7 +159,7 @@ def test_more_concession_never_lowers_consensus_replication_by_replication():
 @pytest.mark.parametrize("change", [{"protocol.rounds": (6, 10)}, {"member_defaults.reservation": (20, 26)}])
 def test_more_rounds_or_concession_do_not_lower_consensus_with_every_mechanic_on(tiny, change):
     """Paired under common random numbers: the difference may not fall below -3 standard errors."""
-    from model.config import load_scenario
+    from model.scenario.files import load_scenario
 
     from .conftest import TINY
 

@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from model.config import Scenario
+from model.scenario.schema import Scenario
 
 from .conftest import REPO
 

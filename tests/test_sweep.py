@@ -16,12 +16,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from model.batch import WORKER_FAULT_ENV, run_chunk
-from model.config import ScenarioError, load_scenario
-from model.design import build_design, persuasion_design
-from model.results import sweep_part_schema, to_frame
-from model.sweep import FAULT_ENV, Replicates, chunk_plan, run_sweep
-from model.sweep_analysis import read_runs
+from model.experiments.batch import WORKER_FAULT_ENV, run_chunk
+from model.experiments.persuasion import persuasion_design
+from model.experiments.sweep import FAULT_ENV, Replicates, chunk_plan, run_sweep
+from model.negotiation.results import sweep_part_schema, to_frame
+from model.outputs.sweep_stats import read_runs
+from model.scenario.design import build_design
+from model.scenario.files import load_scenario
+from model.scenario.schema import ScenarioError
 
 from .conftest import DATA, REPO, TINY, cli
 
@@ -44,7 +46,7 @@ def points_of(out) -> pd.DataFrame:
 
 
 def _folder(out):
-    from model.store import OutputFolder
+    from model.experiments.store import OutputFolder
 
     return OutputFolder(out)
 
@@ -65,7 +67,7 @@ def test_grid_design_order_integer_rounding_and_counts():
     ("members.CCC.linkage", 0.1, 0.3, lambda s: s.members["CCC"].linkage),
 ])
 def test_a_parameter_path_sets_that_value_at_each_point(path, low, high, read):
-    from model.config import base_raw, point_scenario
+    from model.scenario.files import base_raw, point_scenario
 
     scenario = sweep_scenario(parameters={path: {"low": low, "high": high, "levels": 3}})
     design = build_design(scenario, 1)

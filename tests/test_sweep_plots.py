@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
-from model import sweep_plots
-from model.config import load_scenario
-from model.design import Design
-from model.sweep_plots import parameter_label, save_sweep_figures, sweep_figures
+from model.outputs import sweep_plots
+from model.outputs.sweep_plots import parameter_label, save_sweep_figures, sweep_figures
+from model.scenario.design import Design
+from model.scenario.files import load_scenario
 
 from .conftest import TINY, assert_text_fits
 

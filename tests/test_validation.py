@@ -12,12 +12,15 @@ import pandas as pd
 import pytest
 import yaml
 
-from model import calibration, rules, validation
-from model.batch import run_chunk
-from model.config import ScenarioError, load_scenario, validate
-from model.params import build_params
-from model.report import OUTCOME_KNOWN, render, summarize
-from model.results import to_frame
+from model.experiments import calibration
+from model.experiments.batch import run_chunk
+from model.negotiation import rules
+from model.negotiation.params import build_params
+from model.negotiation.results import to_frame
+from model.outputs import validation
+from model.outputs.report import OUTCOME_KNOWN, render, summarize
+from model.scenario.files import load_scenario, validate
+from model.scenario.schema import ScenarioError
 
 from .conftest import DATA, REPO, TINY, cli, make_scenario
 

@@ -22,8 +22,10 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
-from .config import Scenario, base_raw, value_at
-from .design import Design
+from model.scenario.design import Design
+from model.scenario.files import base_raw, value_at
+from model.scenario.schema import Scenario
+
 from .plots import (
     NOTE_GREY,
     NOTE_STRIP_IN,
@@ -38,7 +40,7 @@ from .plots import (
     styled,
     wrap,
 )
-from .sweep_analysis import Z95
+from .stats import Z95
 
 SWEEP_DPI = 200
 MAX_LINES = 6  # two-parameter grid: one line per level of the other parameter up to this many levels

@@ -33,14 +33,15 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.transforms import offset_copy
 
-from . import rules
-from .config import SCALE, Scenario
+from .files import atomic_write
+from model.negotiation import rules
+from model.scenario.schema import SCALE, Scenario
+
 from .report import appearances
 from .stats import proportion
-from .store import atomic_write
 
 if TYPE_CHECKING:
-    from .negotiation import NegotiationModel
+    from model.negotiation.model import NegotiationModel
 
 # Okabe & Ito (2008), "Color Universal Design"; black is left out: it is the chair's draft.
 # Yellow goes last: thin yellow lines are hard to see on white, so it is used only from the 7th bloc.
@@ -387,7 +388,7 @@ def plot_rounds(df: pd.DataFrame, scenario: Scenario) -> Figure:
 
 # ---------------------------------------------------------------- one replication's trajectories
 def _trajectory_frames(model: NegotiationModel) -> tuple[pd.DataFrame, pd.DataFrame]:
-    from .agents import MemberState
+    from model.negotiation.agents import MemberState
 
     drafts = model.datacollector.get_model_vars_dataframe()
     members = model.datacollector.get_agenttype_vars_dataframe(MemberState).reset_index()

@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import Iterator
 from concurrent.futures import Executor
 
-from .config import ScenarioError
+from model.scenario.schema import ScenarioError
 
 CONNECT_TIMEOUT = "10s"
 

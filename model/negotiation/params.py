@@ -11,7 +11,8 @@ from functools import cached_property, lru_cache
 
 import numpy as np
 
-from .config import SCALE, Pert, Scenario, TruncNormal, Uniform
+from model.scenario.schema import SCALE, Pert, Scenario, TruncNormal, Uniform
+
 from .seeds import Purpose, scaled_beta_ppf, truncnormal_ppf, uniforms
 
 FIXED, UNIFORM, PERT, TRUNCNORMAL = range(4)

@@ -30,10 +30,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import ScenarioError, base_raw, point_scenario, value_at
-from .params import Params, build_params
-from .report import appearances
-from .validation import holdout_scores
+from model.negotiation.params import Params, build_params
+from model.outputs.report import appearances
+from model.outputs.validation import holdout_scores
+from model.scenario.files import base_raw, point_scenario, value_at
+from model.scenario.schema import ScenarioError
 
 # path -> (low, high, log scale?): the search box, wide around the judgement values of baseline.yaml
 PARAMETERS = {
@@ -124,7 +125,7 @@ def case_metrics(table, scenario) -> dict:
 
 def evaluate(cases: list[Case], points: list[tuple[int, dict]], runs: int) -> list[dict]:
     """One row per (point, case): the loss components. Runs in a worker process too."""
-    from .ensemble import run_ensemble
+    from model.negotiation.ensemble import run_ensemble
 
     rows = []
     base = {c.name: build_params(c.scenario({})) for c in cases}
@@ -154,7 +155,7 @@ def objective(long: pd.DataFrame, fitted: list[str]) -> pd.Series:
 def calibrate(cases: list[Case], out: Path, runs: int = SCREEN_RUNS, final_runs: int = FINAL_RUNS,
               points: int = POINTS, workers: int = 1, quiet: bool = False) -> dict:
     """Screen, select and replay (module docstring); write calibration.csv and calibration.json."""
-    from .validation import baselines
+    from model.outputs.validation import baselines
 
     started = time.perf_counter()
     grid = design(points)
@@ -228,8 +229,7 @@ def loso_table(results: dict) -> pd.DataFrame:
 
 
 def render(report: dict) -> str:
-    from .report import OUTCOME_KNOWN
-    from .validation import BASELINES, SMALL_SAMPLE, _wrapped
+    from model.outputs.validation import BASELINES, OUTCOME_KNOWN, SMALL_SAMPLE, wrapped
 
     fits = report["fits"]
     short = {k: k.split(".")[-1] for k in PARAMETERS}
@@ -264,20 +264,20 @@ def render(report: dict) -> str:
         lines += ["", f"Leave-one-summit-out: mean held-out level MAE, model {model:.1f}; on the same cases: "
                       + ", ".join(f"{b.replace('_', ' ')} {v:.1f}" for b, v in base.items())
                       + f". The model {verdict} every baseline out of sample.",
-                  *_wrapped(f"Caveat: {SMALL_SAMPLE}")]
+                  *wrapped(f"Caveat: {SMALL_SAMPLE}")]
     lasts = [m["p_last_round"] for m in fits["all"]["cases"].values()]
-    lines += _wrapped(f"Timing at the fit on all cases: P(agreement in the last round) from {min(lasts):.3f} to "
+    lines += wrapped(f"Timing at the fit on all cases: P(agreement in the last round) from {min(lasts):.3f} to "
                       f"{max(lasts):.3f} across the cases (see each case's `late` in its observed block).")
     best = fits["all"]["values"]
     lines += ["", "To validate at the fit on all cases (the scenario files are not changed):",
               "  python run.py FOLDER/ " + " ".join(f"--set {k}={v:g}" for k, v in best.items())]
-    lines += _wrapped(f"Caveat: {OUTCOME_KNOWN}")
+    lines += wrapped(f"Caveat: {OUTCOME_KNOWN}")
     return "\n".join(lines)
 
 
 def load_cases(folder: Path, overrides=()) -> list[Case]:
     """The folder's scenarios (each with an observed block) as calibration cases."""
-    from .validation import load_cases as validated
+    from .history import load_cases as validated
 
     cases = []
     for path, scenario in validated(folder, overrides):

@@ -15,9 +15,11 @@ import mesa
 import numpy as np
 import pyarrow as pa
 
+from model.scenario.files import BASELINE, load_scenario
+from model.scenario.schema import Scenario
+
 from . import rules
 from .agents import Chair, MemberState
-from .config import BASELINE, Scenario, load_scenario
 from .params import Params, params_for
 from .results import results_schema
 from .seeds import Purpose, fresh_seed, root_key, uniforms

@@ -2,8 +2,8 @@
 beside three simple baselines computed from the same inputs.
 
 A scenario with an `observed` block gets a `validation` section in its summary (`compare`). A
-folder of such scenarios is validated in one go (`validate_folder`): one tidy table
-(validation.parquet / .csv), the mean absolute errors of the model and the baselines, and a
+folder of such scenarios (`model.experiments.history`) gives one tidy table (`tidy` rows), the
+mean absolute errors of the model and the baselines (`overall_mae`, `render_folder`) and a
 predicted-vs-observed figure. The baselines use each member's point code (the PERT mode, the
 uniform midpoint, the normal mean, after bloc and member shifts) and the voting members only:
 
@@ -18,21 +18,21 @@ with the 5th and 95th percentiles as its 90 % interval.
 
 from __future__ import annotations
 
-import sys
-from dataclasses import dataclass
-from pathlib import Path
+import textwrap
 
 import numpy as np
 import pandas as pd
 
-from . import rules
-from .config import Scenario, ScenarioError, load_scenario
-from .params import params_for
+from model.negotiation import rules
+from model.negotiation.params import params_for
+from model.scenario.schema import Scenario, ScenarioError
 
 BASELINES = ("compromise", "weighted_median", "plain_mean")
 BASELINE_LABELS = {"compromise": "compromise (salience x capability weighted mean)",
                    "weighted_median": "weighted median", "plain_mean": "plain mean"}
 TOP_HOLDOUTS = 5
+OUTCOME_KNOWN = ("this scenario's stances were coded knowing the real outcome (its `observed` block), so "
+                 "agreement with that outcome is partly built in (docs/ODD.md, input data).")
 SMALL_SAMPLE = ("three summits are a small sample: a leave-one-summit-out error rests on one held-out "
                 "case per fold, so read it as an illustration, not an estimate of accuracy.")
 
@@ -53,8 +53,6 @@ def compare(summary: dict, scenario: Scenario) -> dict:
     """Predicted vs observed for a scenario with an `observed` block (see docs/validation.md).
 
     `summary` is `report.summarize`'s dictionary (without its `validation` key)."""
-    from .report import OUTCOME_KNOWN
-
     obs = scenario.observed
     if obs is None:
         raise ScenarioError(f"{scenario.name}: observed: the scenario has no observed block to validate against; "
@@ -151,7 +149,7 @@ def render_comparison(v: dict) -> str:
             lines.append(f"  observed holdouts' part of all holdout appearances (precision): {h['precision']:.1%}")
     top = ", ".join(f"{x['member']} {x['p']:.1%}" for x in h["top_predicted"]) or "none"
     lines.append(f"  model's most frequent holdouts: {top}")
-    lines += _wrapped(f"  Caveat: {v['caveat']}", subsequent_indent="  ")
+    lines += wrapped(f"  Caveat: {v['caveat']}", subsequent_indent="  ")
     return "\n".join(lines)
 
 
@@ -171,47 +169,6 @@ def _fmt(x: float | None) -> str:
 
 
 # ---------------------------------------------------------------- a folder of historical cases
-@dataclass
-class FolderValidation:
-    table: pd.DataFrame  # one row per scenario and observed issue
-    cases: pd.DataFrame  # one row per scenario: consensus, timing, holdouts, MAE
-    summaries: dict[str, dict]
-    root: Path
-    figures: list[Path]
-
-
-def scenario_files(folder: Path) -> list[Path]:
-    """The scenario files of a folder (*.yaml, *.yml), sorted by name; ScenarioError if none."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ScenarioError(f"{folder}: not a folder of scenario files.")
-    files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
-    if not files:
-        raise ScenarioError(f"{folder}: no scenario files (*.yaml) in this folder; validation needs at least one "
-                            "scenario with an observed block.")
-    return files
-
-
-def load_cases(folder: Path, overrides: list[str] | tuple[str, ...] = ()) -> list[tuple[Path, Scenario]]:
-    """Every scenario of the folder, each of which must have an `observed` block with levels."""
-    cases = []
-    for path in scenario_files(folder):
-        scenario = load_scenario(path, overrides)
-        if scenario.observed is None:
-            raise ScenarioError(f"{path}: observed: missing; every scenario in a validation folder needs the coded "
-                                "real outcome (observed: consensus, levels, holdouts; docs/scenario-format.md).")
-        if not scenario.observed.levels:
-            raise ScenarioError(f"{path}: observed.levels: empty; give the observed level of at least one issue.")
-        cases.append((path, scenario))
-    names = [s.name for _, s in cases]
-    for name in set(names):
-        if names.count(name) > 1:
-            clash = [str(p) for p, s in cases if s.name == name]
-            raise ScenarioError(f"{clash[1]}: name: {name!r} is also the name of {clash[0]}; names must differ "
-                                "(they name the output folders).")
-    return cases
-
-
 def tidy(name: str, v: dict) -> list[dict]:
     """One row per observed issue of one scenario's comparison."""
     return [{"scenario": name, "issue": issue, **{k: r[k] for k in (
@@ -232,44 +189,6 @@ def case_row(name: str, summary: dict) -> dict:
             **{f"mae_{k}": x for k, x in v["mae"].items()}}
 
 
-def validate_folder(folder: Path, out: Path, seed: int | None = None, replications: int | None = None,
-                    overrides: list[str] | tuple[str, ...] = (), workers: int = 1, fresh: bool = False,
-                    quiet: bool = False, engine: str | None = None) -> FolderValidation:
-    """Run every scenario of `folder` (each into out/<name>/, resumable like a single run) and write
-    out/validation.parquet (.csv), out/validation-cases.csv and out/figures/validation.png (.svg)."""
-    from . import batch
-    from .runner import run_batch
-    from .store import root_seed
-
-    extra = [*overrides, *([f"run.replications={replications}"] if replications else [])]
-    cases = load_cases(folder, extra)
-    out = Path(out)
-    rows, case_rows, summaries = [], [], {}
-    for path, scenario in cases:
-        s, source = root_seed(scenario, out / scenario.name, seed, fresh)
-        if not quiet:
-            print(f"validating {path} ({scenario.run.replications} replications, seed {s})", file=sys.stderr)
-        result = run_batch(scenario, s, out / scenario.name, workers, fresh=fresh, quiet=True,
-                           scenario_file=str(path), seed_source=source, engine=engine or batch.DEFAULT_ENGINE)
-        summary = result.summary
-        summaries[scenario.name] = summary
-        rows += tidy(scenario.name, summary["validation"])
-        case_rows.append(case_row(scenario.name, summary))
-    table, per_case = pd.DataFrame(rows), pd.DataFrame(case_rows)
-    out.mkdir(parents=True, exist_ok=True)
-    table.to_parquet(out / "validation.parquet", index=False)
-    table.to_csv(out / "validation.csv", index=False)
-    per_case.to_csv(out / "validation-cases.csv", index=False)
-    from .plots import save_validation_figure
-
-    reps = sorted({s["replications"] for s in summaries.values()})
-    seeds = f"--seed {seed}" if seed is not None else "of each scenario"
-    note = (f"n = {'/'.join(f'{r:,}' for r in reps)} replications per summit · seed {seeds} · "
-            "stances coded knowing the outcome")
-    figures = save_validation_figure(table, out / "figures", note)
-    return FolderValidation(table, per_case, summaries, out, figures)
-
-
 def overall_mae(table: pd.DataFrame) -> dict[str, float]:
     """Mean absolute error over every observed issue of every case (the model: issues it agreed)."""
     out = {"model": float(table["abs_error"].dropna().mean())}
@@ -278,11 +197,9 @@ def overall_mae(table: pd.DataFrame) -> dict[str, float]:
     return out
 
 
-def render_folder(result: FolderValidation) -> str:
-    """The folder's one table, the MAE of the model and each baseline, and the caveats."""
-    from .report import OUTCOME_KNOWN
-
-    t = result.table
+def render_folder(t: pd.DataFrame, summaries: dict[str, dict]) -> str:
+    """The folder's one table (`tidy` rows of every case), the MAE of the model and each baseline,
+    the per-case consensus, timing and holdouts (`summaries`: scenario name -> summary), caveats."""
     head = (f"{'scenario':<16}{'issue':<16}{'obs.':>6}{'model':>7}{'90 % interval':>16}{'|err|':>7}"
             f"{'compr.':>8}{'|err|':>7}{'w.med.':>8}{'|err|':>7}{'mean':>7}{'|err|':>7}")
     lines = ["Validation: predicted vs observed levels (0-100 scale)", "", head, "-" * len(head)]
@@ -303,7 +220,7 @@ def render_folder(result: FolderValidation) -> str:
     lines.append(f"  The model {verdict} the best baseline here ({BASELINE_LABELS[best]}, {mae[best]:.1f}).")
     lines += ["", f"{'scenario':<16}{'consensus obs.':>15}{'P(model)':>10}{'late obs.':>10}{'median rd':>10}"
                   f"{'P(last rd)':>11}  observed holdouts (share of runs) / model's top holdouts"]
-    for name, s in result.summaries.items():
+    for name, s in summaries.items():
         v = s["validation"]
         c, tm, h = v["consensus"], v["timing"], v["holdouts"]
         late = {True: "yes", False: "no", None: "-"}[tm["observed_late"]]
@@ -313,13 +230,11 @@ def render_folder(result: FolderValidation) -> str:
         top = " ".join(f"{x['member']} {x['p']:.2f}" for x in h["top_predicted"][:4]) or "none"
         lines.append(f"{name[:15]:<16}{'yes' if c['observed'] else 'no':>15}{c['predicted']:>10.3f}{late:>10}"
                      f"{median:>10}{last:>11}  {seen} / {top}")
-    lines += ["", *_wrapped(f"Caveat: {OUTCOME_KNOWN}"),
-              *_wrapped("Baselines use the members' point codes and the voting members only; the model's level "
+    lines += ["", *wrapped(f"Caveat: {OUTCOME_KNOWN}"),
+              *wrapped("Baselines use the members' point codes and the voting members only; the model's level "
                         "is the mean agreed level over the runs that agreed the issue.")]
     return "\n".join(lines)
 
 
-def _wrapped(text: str, **kw) -> list[str]:
-    import textwrap
-
+def wrapped(text: str, **kw) -> list[str]:
     return textwrap.wrap(text, 100, **kw)

@@ -14,7 +14,7 @@ import mesa
 from .rules import acceptable_distance
 
 if TYPE_CHECKING:
-    from .negotiation import NegotiationModel
+    from .model import NegotiationModel
 
 
 class MemberState(mesa.Agent):

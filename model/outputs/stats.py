@@ -6,6 +6,7 @@ import numpy as np
 from statsmodels.stats.proportion import proportion_confint
 
 CONFIDENCE = 0.95
+Z95 = 1.959963984540054  # the standard normal's 97.5 % quantile: normal 95 % intervals
 
 
 def wilson(k, n):
@@ -16,6 +17,14 @@ def wilson(k, n):
     low, high = proportion_confint(k, np.maximum(n, 1), alpha=1 - CONFIDENCE, method="wilson")
     # the Wilson interval always contains k/n; min/max only undo rounding at k = 0 or k = n
     return p, np.where(n > 0, np.minimum(low, p), np.nan), np.where(n > 0, np.maximum(high, p), np.nan)
+
+
+def wilson_halfwidth(k: int, n: int) -> float:
+    """Half the width of the Wilson 95 % interval of k/n (infinite with no runs)."""
+    if n == 0:
+        return float("inf")
+    _, low, high = wilson(k, n)
+    return float(high - low) / 2
 
 
 def proportion(k: int, n: int) -> dict:

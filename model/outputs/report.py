@@ -9,14 +9,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .agents import MemberState
-from .config import Scenario
-from .negotiation import NegotiationModel
+from model.negotiation.agents import MemberState
+from model.negotiation.model import NegotiationModel
+from model.scenario.schema import Scenario
+
 from .stats import fmt_share, proportion
+from .validation import OUTCOME_KNOWN, compare, render_comparison
 
 NOT_AGREED = "(not agreed)"
-OUTCOME_KNOWN = ("this scenario's stances were coded knowing the real outcome (its `observed` block), so "
-                 "agreement with that outcome is partly built in (docs/ODD.md, input data).")
 
 
 def summarize(df: pd.DataFrame, scenario: Scenario, seed: int) -> dict:
@@ -37,8 +37,6 @@ def summarize(df: pd.DataFrame, scenario: Scenario, seed: int) -> dict:
         "caveat": (OUTCOME_KNOWN if scenario.observed else None),
     }
     if scenario.observed:  # predicted vs observed and the baselines (docs/validation.md)
-        from .validation import compare
-
         summary["validation"] = compare(summary, scenario)
     return summary
 
@@ -135,8 +133,6 @@ def render(summary: dict, top: int = 8) -> str:
         for row in summary["side_payments"][:top]:
             lines.append(f"  {row['member']}  {row['name']:<16} {fmt_share(row)}")
     if summary.get("validation"):
-        from .validation import render_comparison
-
         lines += ["", render_comparison(summary["validation"])]
     return "\n".join(lines)
 

@@ -14,11 +14,7 @@ the manifest), and a resume runs exactly the chunks whose part file is missing.
 
 from __future__ import annotations
 
-import math
-import os
-import signal
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,16 +23,18 @@ import numpy as np
 import pyarrow as pa
 from tqdm import tqdm
 
-from . import batch
-from .config import Scenario, ScenarioError, base_raw, resolved_yaml
-from .design import Design, build_design
-from .seeds import derived_seed
-from .store import OutputFolder, atomic_write, environment, spec_hash, utc_now, write_json, write_text
+from model.negotiation.seeds import derived_seed
+from model.outputs.files import atomic_write, write_json, write_table, write_text
+from model.outputs.stats import wilson_halfwidth
+from model.outputs.sweep_plots import save_sweep_figures
+from model.outputs.sweep_stats import analyse, consensus_counts, summary_columns
+from model.scenario.design import Design, build_design
+from model.scenario.files import base_raw, resolved_yaml
+from model.scenario.schema import Scenario, ScenarioError
 
-FAULT_ENV = "VILNIUS_DIE_AFTER_PARTS"  # test hook: SIGKILL this process after writing that many parts
-CHUNK_SECONDS = 1.0  # aim for about a second of work per chunk
-PILOT_RUNS = {"ensemble": 2000, "mesa": 20}
-CHUNK_LIMITS = {"ensemble": (500, 200_000), "mesa": (5, 2_000)}
+from . import batch
+from .job import Execution, Job, Output
+from .store import OutputFolder, environment, spec_hash, utc_now
 
 
 @dataclass(frozen=True)
@@ -113,14 +111,15 @@ class SweepRun:
     figures: list[Path] | None = None
 
 
-def run_sweep(scenario: Scenario, seed: int, out: Path, workers: int, *, design: Design | None = None,
-              replicates: Replicates | None = None, fresh: bool = False, quiet: bool = False,
-              scenario_file: str = "", seed_source: str = "scenario", engine: str = batch.DEFAULT_ENGINE,
-              scheduler: str | None = None, shard: tuple[int, int] = (0, 1), runner: batch.Runner | None = None,
-              part_schema: pa.Schema | None = None, analyse: bool = True) -> SweepRun:
-    """Run (or resume) a sweep into `out`. Shard i of N runs every N-th chunk; the shard that finds
-    all chunks on disk (or a later plain rerun) writes the tables and figures. `runner` replaces
-    the model (tests, benchmarks), `part_schema` fixes its part files' columns."""
+def run_sweep(job: Job, output: Output, execution: Execution, *, design: Design | None = None,
+              replicates: Replicates | None = None, shard: tuple[int, int] = (0, 1),
+              runner: batch.Runner | None = None, part_schema: pa.Schema | None = None,
+              analyse: bool = True) -> SweepRun:
+    """Run (or resume) a sweep of the job's scenario (its sweep block, or `design`). Shard i of N
+    runs every N-th chunk; the shard that finds all chunks on disk (or a later plain rerun) writes
+    the tables and figures. `runner` replaces the model (tests, benchmarks: e.g. SALib's Ishigami
+    function), `part_schema` fixes its part files' columns."""
+    scenario, seed, scenario_file = job.scenario, job.seed, job.scenario_file
     design = design or build_design(scenario, seed, scenario_file or "<scenario>")
     replicates = replicates or Replicates.of(scenario)
     outcomes = ["consensus", *(f"level_{issue}" for issue in scenario.issues)]
@@ -130,12 +129,12 @@ def run_sweep(scenario: Scenario, seed: int, out: Path, workers: int, *, design:
     if replicates.target_halfwidth is not None and shard[1] > 1:
         raise ScenarioError("--shard: sequential stopping (target_halfwidth) cannot be split into shards, "
                             "because later stages depend on all earlier results; drop one of the two.")
-    if fresh and shard[1] > 1:
+    if output.fresh and shard[1] > 1:
         raise ScenarioError("--fresh with --shard would delete the other shards' results; "
                             "clear the folder once (run with --fresh and no --shard, or delete it) instead.")
     seeds = point_seeds(seed, design.points, replicates.common_random_numbers)
-    raw, stride = base_raw(scenario), replicates.replications
-    folder = OutputFolder(out)
+    stride = replicates.replications
+    folder = OutputFolder(output.root)
     spec = {"scenario_hash": scenario.spec_hash, "seed": seed, "design": design.method,
             "points": design.points, "replications": replicates.replications,
             "common_random_numbers": replicates.common_random_numbers,
@@ -143,7 +142,8 @@ def run_sweep(scenario: Scenario, seed: int, out: Path, workers: int, *, design:
             "overrides_hash": spec_hash({"overrides": design.overrides}),
             "runner": None if runner is None else f"{runner.__module__}.{runner.__qualname__}"}
 
-    task = _ChunkTask(raw, scenario.spec_hash, design, seeds, stride, engine, runner, part_schema)
+    base = batch.BaseScenario(scenario.spec_hash, base_raw(scenario))
+    task = _ChunkTask(base, design, seeds, stride, execution.engine, runner, part_schema)
 
     def new_manifest() -> dict:
         """The design goes to disk first; then a short pilot fixes the chunk size for good."""
@@ -151,33 +151,32 @@ def run_sweep(scenario: Scenario, seed: int, out: Path, workers: int, *, design:
         return {
             "kind": "sweep",
             "scenario": {"name": scenario.name, "file": scenario_file, "content_hash": scenario.spec_hash},
-            "seed": {"root": seed, "source": seed_source,
+            "seed": {"root": seed, "source": job.seed_source,
                      "contract": "Philox keyed by SeedSequence(point seed); counter [replication, round, purpose]; "
                                  "point seed = root under common random numbers, else SeedSequence([root, point])"},
             "design": {"method": design.method, "parameters": list(design.parameters), "points": design.points,
                        "integer_parameters": sorted(design.integer)},
             "replicates": replicates.__dict__,
             "run_id": f"point * {stride} + replication",
-            "chunk_size": _pilot_chunk_size(task, workers, replicates),
-            "engine": engine, "workers": workers, "scheduler": scheduler, "command": sys.argv,
+            "chunk_size": execution.chunk_size or _pilot_chunk_size(task, execution.workers, replicates),
+            "engine": execution.engine, "workers": execution.workers, "scheduler": execution.scheduler,
+            "command": sys.argv,
             **environment(),
         }
 
-    manifest = folder.prepare(spec, new_manifest, fresh)
+    manifest = folder.prepare(spec, new_manifest, output.fresh)
     write_text(folder.root / "scenario.yaml", resolved_yaml(scenario))
     if not (folder.root / "design.parquet").exists():  # a shard that adopted another's manifest
         _write_design(folder, design, seeds, replicates)
-    with tqdm(total=0, unit="run", disable=quiet, desc=scenario.name, file=sys.stderr) as bar:
-        missing = _run_stages(folder, task, replicates, manifest["chunk_size"], workers, scheduler, shard, bar)
+    with tqdm(total=0, unit="run", disable=output.quiet, desc=scenario.name, file=sys.stderr) as bar:
+        missing = _run_stages(folder, task, replicates, manifest["chunk_size"], execution, shard, bar)
     if missing:
-        if not quiet:
+        if not output.quiet:
             print(f"shard {shard[0]}/{shard[1]} done; {missing} chunks of other shards are still missing. "
                   "The last shard to finish (or a rerun without --shard) writes the tables.", file=sys.stderr)
         return SweepRun(folder, design, complete=False, missing_chunks=missing)
     result = SweepRun(folder, design, complete=True)
     if analyse:
-        from .sweep_analysis import finish_sweep
-
         result.summary, result.figures = finish_sweep(folder, scenario, design, seeds, replicates, manifest)
     write_json(folder.manifest_path, manifest | {"completed": utc_now()})
     return result
@@ -187,8 +186,7 @@ def run_sweep(scenario: Scenario, seed: int, out: Path, workers: int, *, design:
 class _ChunkTask:
     """What every chunk of one sweep shares; `args(chunk)` is one worker task's arguments."""
 
-    raw: dict
-    raw_key: str
+    base: batch.BaseScenario
     design: Design
     seeds: np.ndarray
     stride: int
@@ -199,14 +197,14 @@ class _ChunkTask:
     def args(self, chunk: list[Segment]) -> tuple:
         segments = [(s.point, self.design.overrides[s.point], int(self.seeds[s.point]), s.first, s.count)
                     for s in chunk]
-        return self.raw, self.raw_key, segments, self.stride, self.engine, self.runner, self.schema
+        return self.base, segments, self.stride, self.engine, self.runner, self.schema
 
 
-def _run_stages(folder: OutputFolder, task: _ChunkTask, replicates: Replicates, size: int, workers: int,
-                scheduler: str | None, shard: tuple[int, int], bar: tqdm) -> int:
+def _run_stages(folder: OutputFolder, task: _ChunkTask, replicates: Replicates, size: int, execution: Execution,
+                shard: tuple[int, int], bar: tqdm) -> int:
     """Run this shard's missing chunks, stage by stage; returns how many chunks of the current
     stage are still missing (other shards' work), 0 when the sweep is complete."""
-    stride, fault = task.stride, _FaultHook()
+    stride = task.stride
     active, bounds = list(range(task.design.points)), replicates.stages()
     for stage, (first, stop) in enumerate(zip(bounds, bounds[1:])):
         if stage > 0:
@@ -222,9 +220,8 @@ def _run_stages(folder: OutputFolder, task: _ChunkTask, replicates: Replicates, 
             bar.write(f"resuming: {len(done & set(mine))} of {len(mine)} chunks already in {folder.parts}",
                       file=sys.stderr)
         tasks = [(key, batch.run_sweep_chunk, task.args(plan[key])) for key in mine if key not in done]
-        for key, table in batch.run_tasks(tasks, workers, scheduler):
+        for key, table in batch.run_tasks(tasks, execution.workers, execution.scheduler):
             folder.write_part(key, table)
-            fault.part_written()
             bar.update(table.num_rows)
         missing = len(set(plan) - folder.done_chunks())
         if missing:
@@ -232,47 +229,30 @@ def _run_stages(folder: OutputFolder, task: _ChunkTask, replicates: Replicates, 
     return 0
 
 
-class _FaultHook:
-    """Counts the parts this process wrote; with FAULT_ENV=k set, SIGKILLs the process right after
-    the k-th, as a crash or a cluster's pre-emption would (deterministic kill tests)."""
-
-    def __init__(self):
-        self.parts = 0
-        limit = os.environ.get(FAULT_ENV)
-        self.limit = int(limit) if limit else None
-
-    def part_written(self) -> None:
-        self.parts += 1
-        if self.limit is not None and self.parts >= self.limit:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-
 def _still_open(folder: OutputFolder, active: list[int], replicates: Replicates) -> list[int]:
     """Points whose Wilson 95 % half-width is still above the target after the stages so far."""
-    from .sweep_analysis import consensus_counts, wilson_halfwidth
-
-    k, n = consensus_counts(folder)
+    k, n = consensus_counts(folder.read_runs(lambda name, _: name in ("point", "consensus", "error")))
     return [p for p in active if wilson_halfwidth(k.get(p, 0), n.get(p, 0)) > replicates.target_halfwidth]
 
 
+def finish_sweep(folder: OutputFolder, scenario: Scenario, design: Design, seeds: np.ndarray,
+                 replicates: Replicates, manifest: dict) -> tuple[dict, list[Path]]:
+    """Points, failures, differences, sensitivity and persuasion tables, summary.json, figures."""
+    tables = analyse(folder.read_runs(summary_columns), scenario, design, seeds, replicates, manifest["seed"]["root"])
+    for name, frame in tables.tables().items():
+        write_table(folder.root, name, frame)
+    write_json(folder.root / "summary.json", tables.summary)
+    figures = save_sweep_figures(folder.root / "figures", scenario, design, tables.points, tables.differences,
+                                 tables.sensitivity, tables.warnings)
+    return tables.summary, figures
+
+
 def _pilot_chunk_size(task: _ChunkTask, workers: int, replicates: Replicates) -> int:
-    """Runs per chunk from a short timed pilot at point 0 (its results are discarded): about
-    CHUNK_SECONDS of work, within CHUNK_LIMITS, and at least four chunks per worker. A first,
-    untimed call pays the one-off costs (imports, the point's parameter arrays), which would
-    otherwise make chunks ten times too small."""
-    smallest, largest = CHUNK_LIMITS.get(task.engine, CHUNK_LIMITS["mesa"])
-    runs = min(PILOT_RUNS.get(task.engine, 20), task.stride)
-
-    def pilot(count: int) -> float:
-        started = time.perf_counter()
-        batch.run_sweep_chunk(*task.args([Segment(0, 0, count)]))
-        return time.perf_counter() - started
-
-    pilot(min(runs, 10))
-    per_run = pilot(runs) / runs
-    first_stage = task.design.points * (replicates.stages()[1])
-    size = min(largest, max(smallest, round(CHUNK_SECONDS / max(per_run, 1e-9))))
-    return max(1, min(size, math.ceil(first_stage / (4 * max(workers, 1)))))
+    """Runs per chunk (`batch.chunk_size`) from a short timed pilot at point 0, sized for the
+    first stage (every point's first batch)."""
+    runs = min(batch.PILOT_RUNS.get(task.engine, 20), task.stride)
+    per_run = batch.seconds_per_run(lambda count: batch.run_sweep_chunk(*task.args([Segment(0, 0, count)])), runs)
+    return batch.chunk_size(task.design.points * replicates.stages()[1], workers, per_run)
 
 
 def _write_design(folder: OutputFolder, design: Design, seeds: np.ndarray, replicates: Replicates) -> None:

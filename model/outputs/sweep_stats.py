@@ -1,72 +1,49 @@
-"""A finished sweep's part files -> per-point table, paired differences, sensitivity indices, summary.
+"""A finished sweep's runs -> per-point table, paired differences, sensitivity indices, summary.
 
-Everything here reads the part files on disk, so a resumed, sharded or distributed sweep is
-summarised exactly like an uninterrupted one. Runs are read column by column (not whole rows), so
-a million-run sweep is summarised in a few hundred MiB.
+Functions of the runs table (read from the part files by `experiments.store`, column by column, so
+a million-run sweep is summarised in a few hundred MiB): a resumed, sharded or distributed sweep
+is summarised exactly like an uninterrupted one.
 """
 
 from __future__ import annotations
 
 import textwrap
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
-from .config import Scenario
-from .design import Design, salib_problem
-from .stats import CONFIDENCE, wilson
-from .store import OutputFolder, atomic_write, write_json
+from model.scenario.design import Design, salib_problem
+from model.scenario.schema import Scenario
 
-Z95 = 1.959963984540054
+from .stats import CONFIDENCE, Z95, wilson
+
 ID_COLUMNS = {"point", "run_id", "seed", "replication", "agreement_round", "rounds_played", "n_holdouts",
               "n_side_payments"}
 TOP_HOLDOUTS = 3
 
 
-def read_runs(folder: OutputFolder, wanted=None) -> pa.Table:
-    """The runs in all part files, with the columns `wanted(name, type)` accepts, sorted by run id."""
-    tables = []
-    for path in sorted(folder.parts.glob("part-*.parquet")):
-        schema = pq.read_schema(path)
-        names = [f.name for f in schema if wanted is None or f.name == "run_id" or wanted(f.name, f.type)]
-        tables.append(pq.read_table(path, columns=names))
-    if not tables:
-        return pa.table({"point": pa.array([], pa.int64()), "run_id": pa.array([], pa.int64())})
-    table = pa.concat_tables(tables, promote_options="default")
-    return table.sort_by("run_id")
-
-
-def _outcome_columns(name: str, kind: pa.DataType) -> bool:
-    """The columns a summary needs: ids, errors, consensus, levels and stand-in outcomes, holdouts."""
-    if name in ("point", "replication", "error", "consensus", "holdouts"):
+def summary_columns(name: str, kind: pa.DataType) -> bool:
+    """The columns a summary needs: ids, seeds and errors, consensus, levels and stand-in outcomes, holdouts."""
+    if name in ("point", "replication", "seed", "error", "consensus", "holdouts"):
         return True
     return name not in ID_COLUMNS and (pa.types.is_floating(kind) or pa.types.is_integer(kind))
 
 
-def consensus_counts(folder: OutputFolder) -> tuple[dict[int, int], dict[int, int]]:
+def consensus_counts(runs: pa.Table) -> tuple[dict[int, int], dict[int, int]]:
     """Per point: runs that reached consensus, and runs that finished without error."""
-    runs = read_runs(folder, lambda name, _: name in ("point", "consensus", "error"))
-    ok = _good(runs)
+    ok = good_runs(runs)
     grouped = ok.group_by("point").aggregate([("consensus", "sum"), ("consensus", "count")]).to_pydict()
     k = dict(zip(grouped["point"], grouped["consensus_sum"]))
     n = dict(zip(grouped["point"], grouped["consensus_count"]))
     return k, n
 
 
-def _good(runs: pa.Table) -> pa.Table:
+def good_runs(runs: pa.Table) -> pa.Table:
     """The runs that finished without error (the only ones estimates use)."""
     return runs.filter(pc.is_null(runs["error"]))
-
-
-def wilson_halfwidth(k: int, n: int) -> float:
-    if n == 0:
-        return float("inf")
-    _, low, high = wilson(k, n)
-    return float(high - low) / 2
 
 
 def point_table(runs: pa.Table, design: Design, seeds: np.ndarray, target_halfwidth: float | None,
@@ -79,7 +56,7 @@ def point_table(runs: pa.Table, design: Design, seeds: np.ndarray, target_halfwi
     point = runs["point"].to_numpy()
     table["runs"] = np.bincount(point[~failed], minlength=design.points)
     table["failed"] = np.bincount(point[failed], minlength=design.points)
-    ok = _good(runs)
+    ok = good_runs(runs)
     ok_point = ok["point"].to_numpy()
     n = table["runs"].to_numpy()
     if "consensus" in ok.column_names:
@@ -122,7 +99,7 @@ def _top_holdouts(ok: pa.Table, n: np.ndarray, points: int) -> list[str]:
 def outcome_matrix(runs: pa.Table, outcome: str, points: int, stride: int) -> np.ndarray:
     """(points, stride) the outcome of replication r at point p; NaN where the run failed, was not
     run, or (for a level) the issue was not agreed."""
-    ok = _good(runs)
+    ok = good_runs(runs)
     matrix = np.full((points, stride), np.nan)
     values = ok[outcome].to_numpy(zero_copy_only=False).astype(float)
     matrix[ok["point"].to_numpy(), ok["replication"].to_numpy()] = values
@@ -198,25 +175,42 @@ def outcome_column(outcome: str) -> str:
     return "p_consensus" if outcome == "consensus" else f"mean_{outcome}"
 
 
-def finish_sweep(folder: OutputFolder, scenario: Scenario, design: Design, seeds: np.ndarray, replicates,
-                 manifest: dict) -> tuple[dict, list]:
-    """Write points, failures, differences, sensitivity and persuasion tables, summary.json, figures."""
-    runs = read_runs(folder, _outcome_columns)
+@dataclass
+class SweepTables:
+    """What a finished sweep reports: its tables (None where they do not apply) and summary."""
+
+    points: pd.DataFrame
+    failures: pd.DataFrame
+    summary: dict
+    differences: pd.DataFrame | None = None
+    sensitivity: pd.DataFrame | None = None
+    warnings: list[str] = field(default_factory=list)
+    persuasion: pd.DataFrame | None = None
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The tables to write, by file name."""
+        named = {"points": self.points, "failures": self.failures, "differences": self.differences,
+                 "sensitivity": self.sensitivity, "persuasion": self.persuasion}
+        return {name: t for name, t in named.items() if t is not None and not (name == "sensitivity" and t.empty)}
+
+
+def analyse(runs: pa.Table, scenario: Scenario, design: Design, seeds: np.ndarray, replicates, seed: int) -> SweepTables:
+    """Points, failures, paired differences, sensitivity indices and persuasion ranking of a sweep's
+    runs (the columns `summary_columns` selects), with the summary.json dictionary."""
     points = point_table(runs, design, seeds, replicates.target_halfwidth, replicates.replications)
-    _write_table(folder, "points", points)
-    failures = read_runs(folder, lambda name, _: name in ("point", "run_id", "replication", "seed", "error"))
+    failures = runs.select([c for c in ("point", "run_id", "replication", "seed", "error") if c in runs.column_names])
     failures = failures.filter(pc.is_valid(failures["error"])).to_pandas()
-    _write_table(folder, "failures", failures)
     # persuasion is always about P(consensus), whatever a sweep block in the same file says
     outcome = scenario.sweep.outcome if scenario.sweep and design.method != "persuade" else "consensus"
     summary = {
-        "scenario": scenario.name, "title": scenario.title, "seed": manifest["seed"]["root"],
+        "scenario": scenario.name, "title": scenario.title, "seed": seed,
         "design": design.method, "parameters": list(design.parameters), "points": design.points,
         "replications_per_point": replicates.replications,
         "common_random_numbers": replicates.common_random_numbers,
         "runs": int(points["runs"].sum()), "failed_runs": int(points["failed"].sum()),
         "outcome": outcome,
     }
+    result = SweepTables(points, failures, summary)
     if replicates.target_halfwidth is not None:
         summary["sequential_stopping"] = {
             "rule": "Chow-Robbins fixed width: batches until the Wilson 95 % half-width <= target",
@@ -224,41 +218,24 @@ def finish_sweep(folder: OutputFolder, scenario: Scenario, design: Design, seeds
             "max_replications": replicates.replications,
             "points_reached_target": int((points["stopped"] == "target").sum()),
             "points_at_cap": int((points["stopped"] == "cap").sum())}
-    differences = None
     if replicates.common_random_numbers and design.points > 1 and outcome in runs.column_names:
         matrix = outcome_matrix(runs, outcome, design.points, replicates.replications)
-        differences = design.table.merge(paired_differences(matrix), on="point")
-        _write_table(folder, "differences", differences)
+        result.differences = design.table.merge(paired_differences(matrix), on="point")
         summary["paired_differences"] = {"reference_point": 0, "outcome": outcome, "file": "differences.csv"}
-    indices, warnings = None, []
     if design.method in ("sobol", "morris"):
-        indices, warnings = sensitivity(design, scenario, points, manifest["seed"]["root"])
-        if not indices.empty:
-            _write_table(folder, "sensitivity", indices)
+        result.sensitivity, result.warnings = sensitivity(design, scenario, points, seed)
         summary["sensitivity"] = {"method": design.method, "outcome": outcome,
-                                  "indices": indices.to_dict("records"), "warnings": warnings}
-    if design.method == "persuade" and differences is not None:
-        ranking = persuasion_ranking(differences)
-        _write_table(folder, "persuasion", ranking)
-        summary["persuasion"] = ranking.to_dict("records")
-    write_json(folder.root / "summary.json", summary)
-    from .sweep_plots import save_sweep_figures
-
-    figures = save_sweep_figures(folder.root / "figures", scenario, design, points, differences, indices,
-                                 warnings)
-    return summary, figures
+                                  "indices": result.sensitivity.to_dict("records"), "warnings": result.warnings}
+    if design.method == "persuade" and result.differences is not None:
+        result.persuasion = persuasion_ranking(result.differences)
+        summary["persuasion"] = result.persuasion.to_dict("records")
+    return result
 
 
 def persuasion_ranking(differences: pd.DataFrame) -> pd.DataFrame:
     """Members by how much moving them toward the compromise raises P(consensus), largest first."""
     ranked = differences[differences["point"] > 0].sort_values("difference", ascending=False, kind="stable")
     return ranked.reset_index(drop=True)
-
-
-def _write_table(folder: OutputFolder, name: str, frame: pd.DataFrame) -> None:
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    atomic_write(folder.root / f"{name}.parquet", lambda tmp: pq.write_table(table, tmp))
-    atomic_write(folder.root / f"{name}.csv", lambda tmp: pacsv.write_csv(table, tmp))
 
 
 def render_sweep(summary: dict, points: pd.DataFrame, limit: int = 25) -> str:

@@ -11,12 +11,12 @@ import solara
 from mesa.visualization import Slider, SolaraViz
 from mesa.visualization.utils import update_counter
 
-from . import plots, report
-from .batch import run_chunk
-from .config import BASELINE, load_scenario
-from .negotiation import NegotiationModel
-from .results import to_frame
-from .stats import fmt_share
+from model.experiments.batch import run_chunk
+from model.negotiation.model import NegotiationModel
+from model.negotiation.results import to_frame
+from model.outputs import plots, report
+from model.outputs.stats import fmt_share
+from model.scenario.files import BASELINE, load_scenario
 
 NOBODY = "(nobody)"
 BASE = load_scenario(BASELINE)

@@ -15,8 +15,9 @@ import functools
 import numpy as np
 import pyarrow as pa
 
+from model.scenario.schema import Scenario
+
 from . import rules
-from .config import Scenario
 from .params import Params, params_for
 from .results import results_schema
 from .seeds import Purpose, root_key, uniforms

@@ -19,9 +19,7 @@ import hashlib
 import json
 import os
 import platform
-import secrets
 import shutil
-import socket
 import sys
 import time
 from collections.abc import Callable
@@ -33,7 +31,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from .config import ScenarioError
+from model.outputs.files import atomic_write, temp_name, write_json
+from model.scenario.schema import ScenarioError
 
 PACKAGES = ("mesa", "numpy", "scipy", "pandas", "pyarrow", "pydantic", "statsmodels", "matplotlib")
 
@@ -42,26 +41,6 @@ PACKAGES = ("mesa", "numpy", "scipy", "pandas", "pyarrow", "pydantic", "statsmod
 OUTPUT_FILES = ("manifest.json", "scenario.yaml", "summary.json", "replications.*", "design.*", "points.*",
                 "differences.*", "sensitivity.*", "persuasion.*", "failures.*")
 STALE_TEMP_SECONDS = 600  # a temp file this old belongs to a dead process (chunks take about a second)
-
-
-def temp_name(path: Path) -> Path:
-    """A hidden temp file beside `path`, unique across hosts and processes sharing a file system."""
-    return path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-
-
-def atomic_write(path: Path, write) -> None:
-    """Write via a temp file in the same folder and rename, so a kill never leaves half a file."""
-    tmp = temp_name(path)
-    write(tmp)
-    os.replace(tmp, path)
-
-
-def write_json(path: Path, data: dict) -> None:
-    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2, default=str) + "\n"))
-
-
-def write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def spec_hash(spec: dict) -> str:
@@ -156,6 +135,18 @@ class OutputFolder:
             table = table.sort_by("replication")
         return table
 
+    def read_runs(self, wanted=None) -> pa.Table:
+        """The runs in all part files, with the columns `wanted(name, type)` accepts (and run_id),
+        sorted by run id: what a sweep's summary reads."""
+        tables = []
+        for path in sorted(self.parts.glob("part-*.parquet")):
+            schema = pq.read_schema(path)
+            names = [f.name for f in schema if wanted is None or f.name == "run_id" or wanted(f.name, f.type)]
+            tables.append(pq.read_table(path, columns=names))
+        if not tables:
+            return pa.table({"point": pa.array([], pa.int64()), "run_id": pa.array([], pa.int64())})
+        return pa.concat_tables(tables, promote_options="default").sort_by("run_id")
+
     def finish(self, manifest: dict, table: pa.Table) -> None:
         """replications.parquet and .csv (lists as space-separated text), then mark the run complete."""
         atomic_write(self.root / "replications.parquet", lambda tmp: pq.write_table(table, tmp))
@@ -171,7 +162,7 @@ def root_seed(scenario, out: Path, given: int | None = None, fresh: bool = False
     """(seed, source): `given` (--seed), else the scenario's run.seed, else the seed an interrupted
     run of this same scenario left in `out` (so the same command resumes), else fresh OS entropy
     (recorded in the manifest)."""
-    from .seeds import fresh_seed
+    from model.negotiation.seeds import fresh_seed
 
     if given is not None:
         return given, "--seed"

@@ -6,8 +6,9 @@ resumed or sharded sweep rebuilds exactly the same points. Layouts:
 * grid    every combination of `levels` evenly spaced values per parameter (full factorial);
 * lhs     `samples` points of a Latin hypercube (scipy.stats.qmc);
 * sobol   Saltelli's scheme for Sobol indices, N(D+2) points, N(2D+2) with second order (SALib);
-* morris  `samples` elementary-effect trajectories of D+1 points each (SALib);
-* persuade  one reference point plus one point per voting member moved toward the compromise.
+* morris  `samples` elementary-effect trajectories of D+1 points each (SALib).
+
+`model.experiments.persuasion` builds a design of its own (`persuade`) from the model's arrays.
 """
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .config import Scenario, ScenarioError, Sweep, base_raw, point_scenario, value_at
-from .params import params_for
-from .rules import compromise
+from .files import base_raw, point_scenario, value_at
+from .schema import Scenario, ScenarioError, Sweep
 
 SALIB_SEED_BITS = 31  # SALib seeds numpy's legacy RandomState, which takes 32-bit seeds
 # top-level keys that are not model inputs: the sweep sets seeds and replications itself
@@ -116,25 +116,3 @@ def _check_parameters(raw: dict, sweep: Sweep, source: str) -> set[str]:
                 raise ScenarioError(f"{where} = {value}: the scenario is invalid with this value (fix the path, "
                                     f"or narrow the range):\n{exc}") from None
     return integer
-
-
-def persuasion_design(scenario: Scenario, distance: float) -> Design:
-    """Point 0 is the scenario as it is; point i+1 moves voting member i's ideal points (the whole
-    distribution, through its `shift`) up to `distance` toward the compromise on every issue,
-    where the compromise is the salience x capability weighted mean of the nominal ideal points.
-    A member already closer than `distance` moves onto the compromise."""
-    p = params_for(scenario)
-    target = compromise(p.nominal_ideal[None], p.draft_weight)[0]
-    # rounded to 1e-9 points, so a member at the compromise (up to float error) does not move at all
-    move = np.round(np.clip(target[None, :] - p.nominal_ideal, -distance, distance), 9)
-    rows, overrides = [{"member": "(reference)"} | dict.fromkeys(p.issues, 0.0)], [{}]
-    for i, code in enumerate(p.codes):
-        if not p.voting[i]:
-            continue
-        own = scenario.members[code].shift
-        rows.append({"member": code} | {issue: float(move[i, j]) for j, issue in enumerate(p.issues)})
-        overrides.append({f"members.{code}.shift.{issue}": float(own.get(issue, 0.0) + move[i, j])
-                          for j, issue in enumerate(p.issues)})
-    table = pd.DataFrame(rows).rename(columns={issue: f"move_{issue}" for issue in p.issues})
-    table.insert(0, "point", np.arange(len(table), dtype=np.int64))
-    return Design("persuade", table, overrides, ())

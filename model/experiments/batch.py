@@ -7,75 +7,68 @@ depend on the chunking, the worker count or the order chunks finish in.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import math
 import multiprocessing
-import os
+import time
 import traceback
 from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
+from threadpoolctl import threadpool_limits
 
-from .config import Scenario, ScenarioError, point_scenario
-from .params import Params, params_for
-from .results import conform, sweep_part_schema
+from model.negotiation.engines import run_chunk
+from model.negotiation.params import params_for
+from model.negotiation.results import conform, sweep_part_schema
+from model.scenario.files import point_scenario
+from model.scenario.schema import Scenario, ScenarioError
 
-WORKER_FAULT_ENV = "VILNIUS_WORKER_DIES_AT_RUN"
+from .job import Execution
+
 Runner = Callable[[Scenario, int, int, int, str], pa.Table]  # (point scenario, seed, first, count, engine)
 
-ENGINES = ("ensemble", "mesa")
-DEFAULT_ENGINE = "ensemble"  # the faster; equal to the Mesa engine replication by replication
-# replications per chunk, by engine: from ~0.2 s of work (less would not pay for a worker's
-# start-up) to ~1 s (a fine-grained progress bar and little lost to an interruption)
-CHUNK_RANGE = {"mesa": (100, 250), "ensemble": (10_000, 50_000)}
+# a chunk holds from MIN_CHUNK_SECONDS of work (less would not pay for a worker task) to
+# MAX_CHUNK_SECONDS (a fine-grained progress bar, little lost to an interruption)
+MIN_CHUNK_SECONDS, MAX_CHUNK_SECONDS = 0.2, 1.0
+PILOT_RUNS = {"ensemble": 2000, "mesa": 20}
 
 
-def run_chunk(scenario: Scenario, seed: int, first: int, count: int, engine: str = "mesa",
-              params: Params | None = None) -> pa.Table:
-    """Play replications first .. first+count-1 with `engine`; one row each.
-
-    Engines are imported here, not at the top: a worker process then loads only the one it runs
-    (the ensemble needs neither Mesa nor pandas), which keeps each worker ~150 MiB lighter."""
-    params = params or params_for(scenario)
-    if engine == "ensemble":
-        from .ensemble import run_ensemble
-
-        return run_ensemble(scenario, seed, first, count, params)
-    from .negotiation import run_replications
-
-    return run_replications(scenario, seed, first, count, params)
-
-
-def run_sweep_chunk(raw: dict, raw_key: str, segments: list[tuple[int, dict, int, int, int]], stride: int,
+def run_sweep_chunk(base: BaseScenario, segments: list[tuple[int, dict, int, int, int]], stride: int,
                     engine: str, runner: Runner | None = None, schema: pa.Schema | None = None) -> pa.Table:
     """Worker task: play each (point, overrides, seed, first, count) segment; one row per run.
 
     A run that raises becomes a row with its seed and the error text, and the sweep goes on. Every
     part has the columns of `schema` (default: `sweep_part_schema`, the model's), failures or not;
     a stand-in runner without a schema gets the union of its columns."""
-    tables = [_run_segment(raw, raw_key, *segment, stride, engine, runner or run_chunk)
-              for segment in segments]
+    tables = [_run_segment(base, *segment, stride, engine, runner or run_chunk) for segment in segments]
     table = pa.concat_tables(tables, promote_options="default")
-    schema = schema or (sweep_part_schema(tuple(raw["issues"])) if runner is None else None)
+    schema = schema or (sweep_part_schema(tuple(base.raw["issues"])) if runner is None else None)
     return table if schema is None else conform(table, schema)
 
 
-_POINTS: dict[tuple[str, tuple], Scenario] = {}
+@dataclass(frozen=True)
+class BaseScenario:
+    """A sweep's base scenario as plain data, compared and hashed by its content hash alone."""
+
+    key: str
+    raw: dict = field(compare=False, hash=False)
 
 
-def _run_segment(raw: dict, raw_key: str, point: int, overrides: dict, seed: int, first: int, count: int,
+@functools.lru_cache(maxsize=256)
+def _point_scenario(base: BaseScenario, overrides: tuple[tuple[str, float], ...], point: int) -> Scenario:
+    """The validated scenario at one sweep point, built once per worker process."""
+    return point_scenario(base.raw, dict(overrides), f"sweep point {point}")
+
+
+def _run_segment(base: BaseScenario, point: int, overrides: dict, seed: int, first: int, count: int,
                  stride: int, engine: str, runner: Runner) -> pa.Table:
-    _worker_fault(point * stride + first, count)
-    key = (raw_key, tuple(sorted(overrides.items())))
     try:
-        if key not in _POINTS:
-            if len(_POINTS) >= 256:
-                _POINTS.pop(next(iter(_POINTS)))
-            _POINTS[key] = point_scenario(raw, overrides, f"sweep point {point}")
-        scenario = _POINTS[key]
+        scenario = _point_scenario(base, tuple(sorted(overrides.items())), point)
     except ScenarioError as exc:
         return _failed(point, seed, first, count, stride, str(exc))
     try:
@@ -83,19 +76,11 @@ def _run_segment(raw: dict, raw_key: str, point: int, overrides: dict, seed: int
     except Exception as exc:
         if count == 1:
             return _failed(point, seed, first, 1, stride, "".join(traceback.format_exception_only(exc)).strip())
-        return pa.concat_tables([_run_segment(raw, raw_key, point, overrides, seed, r, 1, stride, engine, runner)
+        return pa.concat_tables([_run_segment(base, point, overrides, seed, r, 1, stride, engine, runner)
                                  for r in range(first, first + count)], promote_options="default")
     ids = pa.array(point * stride + np.arange(first, first + count, dtype=np.int64))
     table = table.add_column(0, "run_id", ids).add_column(0, "point", pa.array(np.full(count, point, np.int64)))
     return table.append_column("error", pa.nulls(count, pa.string()))
-
-
-def _worker_fault(first_run: int, count: int) -> None:
-    """Test hook: with WORKER_FAULT_ENV=r, the process about to play run id r dies at once (as a
-    worker killed by the OS would), so tests can check what a lost worker leaves behind."""
-    target = os.environ.get(WORKER_FAULT_ENV)
-    if target and first_run <= int(target) < first_run + count:
-        os._exit(70)
 
 
 def _failed(point: int, seed: int, first: int, count: int, stride: int, error: str) -> pa.Table:
@@ -105,11 +90,25 @@ def _failed(point: int, seed: int, first: int, count: int, stride: int, error: s
                      "error": pa.array([error] * count, pa.string())})
 
 
-def chunk_size(replications: int, workers: int, engine: str = "mesa") -> int:
-    """Four chunks per worker (load balance) where that keeps chunks within CHUNK_RANGE; a batch
-    smaller than one chunk runs in process, without a pool."""
-    smallest, largest = CHUNK_RANGE[engine]
-    return max(1, min(largest, max(smallest, math.ceil(replications / (4 * max(workers, 1))))))
+def chunk_size(runs: int, workers: int, seconds_per_run: float) -> int:
+    """Runs per chunk, for the main job and sweeps alike: four chunks per worker (load balance),
+    each between MIN_CHUNK_SECONDS and MAX_CHUNK_SECONDS of work. A batch smaller than one chunk
+    runs in process, without a pool."""
+    per_run = max(seconds_per_run, 1e-9)
+    least = math.ceil(MIN_CHUNK_SECONDS / per_run)
+    most = max(least, round(MAX_CHUNK_SECONDS / per_run))
+    balanced = math.ceil(runs / (4 * max(workers, 1)))
+    return max(1, min(runs, max(least, min(most, balanced))))
+
+
+def seconds_per_run(play: Callable[[int], object], runs: int) -> float:
+    """A short timed pilot (its results are discarded): `play(count)` plays `count` runs. A first,
+    untimed call pays the one-off costs (imports, parameter arrays), which would otherwise make
+    chunks ten times too small."""
+    play(min(runs, 10))
+    started = time.perf_counter()
+    play(runs)
+    return (time.perf_counter() - started) / runs
 
 
 def chunks(replications: int, size: int) -> list[tuple[int, int]]:
@@ -117,18 +116,23 @@ def chunks(replications: int, size: int) -> list[tuple[int, int]]:
     return [(first, min(size, replications - first)) for first in range(0, replications, size)]
 
 
-def _single_threaded_worker() -> None:
-    """Pool initializer: one BLAS/OpenMP thread per worker so workers do not oversubscribe cores."""
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = "1"
+def single_threaded_worker() -> None:
+    """Pool initializer: one BLAS/OpenMP thread per worker, so two workers do not oversubscribe
+    two cores. threadpoolctl changes the libraries' thread pools after numpy is loaded (an
+    environment variable set at this point would come too late)."""
+    global _LIMITS
+    _LIMITS = threadpool_limits(limits=1)
 
 
-def execute(scenario: Scenario, seed: int, todo: list[tuple[int, int]], workers: int,
-            engine: str = "mesa", scheduler: str | None = None) -> Iterator[tuple[int, pa.Table]]:
+_LIMITS: threadpool_limits | None = None  # kept alive for the worker's lifetime
+
+
+def execute(scenario: Scenario, seed: int, todo: list[tuple[int, int]], execution: Execution,
+            ) -> Iterator[tuple[int, pa.Table]]:
     """Yield (first, table) per chunk of the main job as chunks finish."""
     params = params_for(scenario)  # built once here; workers get the arrays and need no SciPy
-    tasks = [(first, run_chunk, (scenario, seed, first, count, engine, params)) for first, count in todo]
-    yield from run_tasks(tasks, workers, scheduler)
+    tasks = [(first, run_chunk, (scenario, seed, first, count, execution.engine, params)) for first, count in todo]
+    yield from run_tasks(tasks, execution.workers, execution.scheduler)
 
 
 def run_tasks(tasks: list[tuple[Hashable, Callable, tuple]], workers: int, scheduler: str | None = None,
@@ -178,7 +182,7 @@ def _executor(workers: int, scheduler: str | None) -> Iterator[tuple[Executor, i
     local process pool, or a Dask client's executor."""
     if scheduler is None:
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_single_threaded_worker) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=single_threaded_worker) as pool:
             yield pool, workers, (BrokenProcessPool,)
         return
     from .cluster import dask_executor
@@ -186,6 +190,3 @@ def _executor(workers: int, scheduler: str | None) -> Iterator[tuple[Executor, i
     with dask_executor(scheduler) as connection:
         yield connection
 
-
-def default_workers() -> int:
-    return os.cpu_count() or 1
