@@ -9,6 +9,10 @@ peak memory <= 1 GiB), measured in a fresh process.
 
     python benchmarks/bench_engines.py [--runs 1000] [--million 1000000]
 
+The main jobs size their chunks as `python run.py run` does (a short timed pilot): one worker
+needs no particular chunking, and at ~20 us per run the pilot gives the million-run job chunks
+of 50,000 (1 s of work each), 20 of them.
+
 Reports only; nothing here is asserted.
 """
 
@@ -24,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from common import PeakTreeMemory, benchmark_args, run_child, timed  # noqa: E402
+from common import PeakTreeMemory, benchmark_args, job_args, run_child, timed  # noqa: E402
 
 
 def three_ways(runs: int) -> None:
@@ -49,7 +53,7 @@ def three_ways(runs: int) -> None:
         def run(n: int) -> float:
             scenario = load_scenario(overrides=[f"run.replications={n}"])
             with tempfile.TemporaryDirectory() as tmp:
-                return timed(lambda: run_batch(scenario, seed, Path(tmp) / "out", workers=1, quiet=True, engine=engine))
+                return timed(lambda: run_batch(*job_args(scenario, Path(tmp) / "out", 1, engine, seed=seed)))
         return run
 
     ways = {"(a) mesa.batch_run, 1 process": (batch_run, runs),
@@ -66,7 +70,7 @@ def three_ways(runs: int) -> None:
 
 def engine_only(runs: int) -> None:
     """Per-core cost of the engines alone (no files, no figures), the figure the 100x bar is about."""
-    from model.experiments.batch import run_chunk
+    from model.negotiation.engines import run_chunk
     from model.scenario.files import load_scenario
 
     scenario = load_scenario()
@@ -116,8 +120,7 @@ def child(runs: int) -> None:
 
     scenario = load_scenario(overrides=[f"run.replications={runs}"])
     with tempfile.TemporaryDirectory() as tmp, PeakTreeMemory() as memory:
-        seconds = timed(lambda: run_batch(scenario, scenario.run.seed, Path(tmp) / "out", workers=2, quiet=True,
-                                          engine="ensemble"))
+        seconds = timed(lambda: run_batch(*job_args(scenario, Path(tmp) / "out", 2, "ensemble")))
     kib = 1024
     print(json.dumps({"seconds": seconds, "tree_mib": memory.peak,
                       "main_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / kib,

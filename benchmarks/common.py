@@ -1,8 +1,10 @@
-"""What the benchmark scripts share: a wall clock, and the peak memory of a whole process tree."""
+"""What the benchmark scripts share: a wall clock, the peak memory of a whole process tree, the
+argument objects of a job, and the pool initializers compared by the thread-limit benchmark."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -10,6 +12,16 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+
+def job_args(scenario, root: Path, workers: int = 1, engine: str = "ensemble", chunk_size: int | None = None,
+             seed: int | None = None):
+    """(Job, Output, Execution) for `run_batch` / `run_sweep`: the scenario under its own seed (or
+    `seed`), a quiet output folder at `root`, and how to execute (chunk_size None: the timed pilot)."""
+    from model.experiments.job import Execution, Job, Output
+
+    return (Job(scenario, scenario.run.seed if seed is None else seed), Output(root, quiet=True),
+            Execution(workers=workers, engine=engine, chunk_size=chunk_size))
 
 
 def timed(fn) -> float:
@@ -72,10 +84,61 @@ def run_child(script: str, *args: str) -> dict | None:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def benchmark_args(doc: str, runs: int, runs_help: str) -> argparse.Namespace:
-    """--runs, --million and the hidden --child (the fresh-process half of a memory measurement)."""
+def benchmark_args(doc: str, runs: int, runs_help: str, extra=None) -> argparse.Namespace:
+    """--runs, --million, the hidden --child (the fresh-process half of a memory measurement), and
+    whatever `extra(parser)` adds."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--runs", type=int, default=runs, help=runs_help)
-    parser.add_argument("--million", type=int, default=1_000_000)
+    parser.add_argument("--million", type=int, default=1_000_000, help="runs of the fresh-process memory job")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    if extra is not None:
+        extra(parser)
     return parser.parse_args()
+
+
+# ---------------------------------------------------------------- pool initializers, old and new
+def env_vars_after_import() -> None:
+    """The pool initializer before the thread fix, as a named baseline: it set the thread-count
+    variables in a worker whose module (model/batch.py) had already imported numpy, so OpenBLAS,
+    which reads them once when it loads, kept its default pool (os.cpu_count() threads)."""
+    import numpy  # noqa: F401  (the old initializer's module imported numpy before it ran)
+
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"
+
+
+INITIALIZERS = {"threadpool_limits(1) (new)": "new", "env vars after import (old)": "old"}
+
+
+@contextlib.contextmanager
+def pool_initializer(which: str):
+    """Run the block with the local process pool's initializer set to the new one
+    (`batch.single_threaded_worker`) or the old one (`env_vars_after_import`). The pool looks the
+    initializer up in `model.experiments.batch` when it starts, so the swap covers every pool
+    started inside the block; spawned workers import this module by name to find it."""
+    from model.experiments import batch
+
+    new = batch.single_threaded_worker
+    batch.single_threaded_worker = {"new": new, "old": env_vars_after_import}[which]
+    try:
+        yield
+    finally:
+        batch.single_threaded_worker = new
+
+
+def blas_threads() -> list[int]:
+    """Worker task: the thread count of every BLAS pool loaded in this process, read after numpy
+    is imported (so the libraries are loaded)."""
+    import numpy  # noqa: F401
+    from threadpoolctl import threadpool_info
+
+    return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+
+def worker_blas_threads(which: str, workers: int = 2) -> list[list[int]]:
+    """BLAS threads reported by each of `workers` tasks on the local process pool started as
+    `batch.run_tasks` starts it, with the `which` initializer."""
+    from model.experiments.batch import run_tasks
+
+    with pool_initializer(which):
+        return [threads for _, threads in run_tasks([(i, blas_threads, ()) for i in range(workers)], workers)]

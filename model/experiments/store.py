@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from model.negotiation.results import flat_for_csv
 from model.outputs.files import atomic_write, temp_name, write_json
 from model.scenario.schema import ScenarioError
 
@@ -148,13 +149,9 @@ class OutputFolder:
         return pa.concat_tables(tables, promote_options="default").sort_by("run_id")
 
     def finish(self, manifest: dict, table: pa.Table) -> None:
-        """replications.parquet and .csv (lists as space-separated text), then mark the run complete."""
+        """replications.parquet and .csv (lists as text), then mark the run complete."""
         atomic_write(self.root / "replications.parquet", lambda tmp: pq.write_table(table, tmp))
-        flat = table
-        for column in ("holdouts", "side_payments"):
-            index = flat.schema.get_field_index(column)
-            flat = flat.set_column(index, column, pc.binary_join(flat[column], " "))
-        atomic_write(self.root / "replications.csv", lambda tmp: pacsv.write_csv(flat, tmp))
+        atomic_write(self.root / "replications.csv", lambda tmp: pacsv.write_csv(flat_for_csv(table), tmp))
         write_json(self.manifest_path, manifest | {"completed": utc_now()})
 
 

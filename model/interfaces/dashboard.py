@@ -1,7 +1,7 @@
 """The dashboard's model and panels; `app.py` puts them on a Mesa SolaraViz page.
 
 Every control becomes a `--set` override of the scenario (the CLI's own, tested path), and the
-batch estimate runs the ensemble engine through `batch.run_chunk` and `report.summarize`, so the
+batch estimate runs the ensemble engine through `engines.run_chunk` and `report.summarize`, so the
 page computes nothing the command line does not.
 """
 
@@ -11,7 +11,7 @@ import solara
 from mesa.visualization import Slider, SolaraViz
 from mesa.visualization.utils import update_counter
 
-from model.experiments.batch import run_chunk
+from model.negotiation.engines import run_chunk
 from model.negotiation.model import NegotiationModel
 from model.negotiation.results import to_frame
 from model.outputs import plots, report
@@ -99,7 +99,7 @@ def StatusPanel(model: DashboardModel):
              for name, level in out.levels.items()] if out.kind != "none" else []
     _text(heading, [headline], items)
     solara.v.Html(tag="p", children=[f"Last holdouts: {' '.join(out.holdouts) or 'none'}; "
-                                     f"side payments: {' '.join(out.side_payments) or 'none'}."])
+                                     f"side payments: {' '.join(map(str, out.side_payments)) or 'none'}."])
 
 
 @solara.component

@@ -7,8 +7,6 @@
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import mesa
@@ -21,25 +19,8 @@ from model.scenario.schema import Scenario
 from . import rules
 from .agents import Chair, MemberState
 from .params import Params, params_for
-from .results import results_schema
+from .results import Ledger, Outcome
 from .seeds import Purpose, fresh_seed, root_key, uniforms
-
-
-@dataclass
-class Outcome:
-    """The result of one replication (one row of the results table)."""
-
-    consensus: bool = False  # the whole declaration agreed by the deadline
-    agreement_round: int | None = None  # round of the agreement (consensus, or a partial text at the deadline)
-    rounds_played: int = 0
-    levels: dict[str, float] = field(default_factory=dict)  # agreed level per issue, NaN if not agreed
-    holdouts: list[str] = field(default_factory=list)  # objectors of the last failed vote on the full package
-    side_payments: list[str] = field(default_factory=list)  # "TUR:sweden@3": who, on which issue, after which round
-
-    @property
-    def kind(self) -> str:
-        agreed = sum(not np.isnan(v) for v in self.levels.values())
-        return "consensus" if self.consensus else ("partial" if agreed else "none")
 
 
 class NegotiationModel(mesa.Model):
@@ -67,8 +48,7 @@ class NegotiationModel(mesa.Model):
         self.state = rules.State.start(self.params.draw_ideals(self._key, replication, 1))
         self.round = 0
         self.last_round: rules.RoundResult | None = None
-        self.outcome = Outcome()
-        self._last_holdouts: list[str] = []
+        self.ledger = Ledger(1, self.params)  # what the results table gets, as in the ensemble
 
         p = self.params
         self.members = MemberState.create_agents(self, p.n, index=list(range(p.n)), code=list(p.codes),
@@ -91,30 +71,17 @@ class NegotiationModel(mesa.Model):
         linkage_u = self._draws(Purpose.LINKAGE) if rules.needs_linkage_draws(p) else None
         result = rules.play_round(p, self.state, self.round, accept_u, linkage_u)
         self.last_round = result
-        self._record(result)
+        self.ledger.record(np.zeros(1, np.intp), self.round, result)
+        self.running = not result.finished[0]
         if self.datacollector:
             self.datacollector.collect(self)
 
-    def _record(self, result: rules.RoundResult) -> None:
-        p, out = self.params, self.outcome
-        codes = np.array(p.codes)
-        out.rounds_played = self.round
-        for member in np.nonzero(result.paid_now[0])[0]:
-            out.side_payments.append(f"{codes[member]}:{p.issues[result.paid_issue[0, member]]}@{self.round}")
-        consensus = bool(result.consensus[0])
-        if not consensus:
-            self._last_holdouts = codes[result.holdouts[0]].tolist()
-        if not result.finished[0]:
-            return
-        agreed = result.agreed[0]
-        out.consensus = consensus
-        out.levels = {issue: float(result.draft[0, k]) if agreed[k] else float("nan")
-                      for k, issue in enumerate(p.issues)}
-        out.agreement_round = self.round if agreed.any() else None
-        out.holdouts = list(self._last_holdouts)
-        self.running = False
-
     # ---- views used by reporters, the dashboard and traces
+    @property
+    def outcome(self) -> Outcome:
+        """Consensus, levels, holdouts and side payments so far (final once the model stops)."""
+        return self.ledger.outcome(0)
+
     @property
     def objectors(self) -> list[str]:
         if self.last_round is None:
@@ -134,20 +101,8 @@ def run_replications(scenario: Scenario, seed: int, first: int, count: int,
                      params: Params | None = None) -> pa.Table:
     """The Mesa engine's batch: one model per replication, one results row each."""
     params = params or params_for(scenario)
-    rows = [outcome_row(seed, r, play(scenario, seed, r, collect=False, params=params).outcome)
-            for r in range(first, first + count)]
-    return pa.Table.from_pylist(rows, schema=results_schema(params.issues))
-
-
-def outcome_row(seed: int, replication: int, out: Outcome) -> dict:
-    row = {"seed": seed, "replication": replication, "consensus": out.consensus, "outcome": out.kind,
-           "agreement_round": out.agreement_round, "rounds_played": out.rounds_played}
-    for issue, level in out.levels.items():
-        row[f"agreed_{issue}"] = not math.isnan(level)
-        row[f"level_{issue}"] = level
-    row |= {"holdouts": out.holdouts, "n_holdouts": len(out.holdouts),
-            "side_payments": out.side_payments, "n_side_payments": len(out.side_payments)}
-    return row
+    return pa.concat_tables([play(scenario, seed, r, collect=False, params=params).ledger.table(seed, r)
+                             for r in range(first, first + count)])
 
 
 def _collector(issues: tuple[str, ...]) -> mesa.DataCollector:

@@ -33,7 +33,7 @@ def summarize(df: pd.DataFrame, scenario: Scenario, seed: int) -> dict:
         "issues": {name: _issue_summary(df, scenario, name) for name in scenario.issues},
         "agreement_round": _round_summary(df, scenario.protocol.rounds),
         "holdouts": _member_shares(appearances(df["holdouts"]), scenario, n),
-        "side_payments": _member_shares(appearances(df["side_payments"], before=":"), scenario, n),
+        "side_payments": _member_shares(appearances(df["side_payments"]), scenario, n),
         "caveat": (OUTCOME_KNOWN if scenario.observed else None),
     }
     if scenario.observed:  # predicted vs observed and the baselines (docs/validation.md)
@@ -70,10 +70,10 @@ def _round_summary(df: pd.DataFrame, rounds: int) -> dict:
     }
 
 
-def appearances(lists: pd.Series | pa.ChunkedArray, before: str | None = None) -> pd.Series:
+def appearances(lists: pd.Series | pa.ChunkedArray) -> pd.Series:
     """In how many runs each member appears in a per-run list column (a member appears at most once
-    per run: holdouts are a set, and a veto is sold once). `before=":"` reads 'TUR:sweden@3' as TUR.
-    Counted in Arrow, without a Python object per row; an Arrow column is taken as it is."""
+    per run: holdouts are a set, and a veto is sold once): a list of members, or of side payments
+    (their `member`). Counted in Arrow, without a Python object per row."""
     if isinstance(lists, pa.ChunkedArray | pa.Array):
         arrow = lists
     elif isinstance(lists.dtype, pd.ArrowDtype):
@@ -81,8 +81,8 @@ def appearances(lists: pd.Series | pa.ChunkedArray, before: str | None = None) -
     else:
         arrow = pa.array(lists.tolist(), type=pa.list_(pa.string()))
     items = pc.list_flatten(arrow)
-    if before:
-        items = pc.list_element(pc.split_pattern(items, before, max_splits=1), 0)
+    if pa.types.is_struct(items.type):
+        items = pc.struct_field(items, "member")
     counts = pc.value_counts(items).to_pylist()
     return pd.Series({c["values"]: c["counts"] for c in counts}, dtype="int64")
 
@@ -159,5 +159,5 @@ def render_trace(model: NegotiationModel) -> str:
     levels = ", ".join(f"{k} {v:.1f}" if not np.isnan(v) else f"{k} dropped" for k, v in out.levels.items())
     lines += ["", f"outcome: {result}" + (f" ({levels})" if out.kind != "none" else ""),
               f"last holdouts: {' '.join(out.holdouts) or 'none'}",
-              f"side payments: {' '.join(out.side_payments) or 'none'}"]
+              f"side payments: {' '.join(map(str, out.side_payments)) or 'none'}"]
     return "\n".join(lines)
