@@ -24,7 +24,7 @@ from model.scenario.files import resolved_yaml
 
 from . import batch
 from .job import Execution, Job, Output
-from .store import OutputFolder, environment
+from .store import OutputFolder, environment, model_version
 
 
 @dataclass
@@ -43,7 +43,7 @@ def run_batch(job: Job, output: Output, execution: Execution) -> BatchResult:
     n = scenario.run.replications
     folder = OutputFolder(output.root)
     # the engine is not part of the spec: both give the same table (tests/test_engines.py)
-    spec = {"scenario_hash": scenario.spec_hash, "seed": seed, "replications": n}
+    spec = {"version": model_version(), "scenario_hash": scenario.spec_hash, "seed": seed, "replications": n}
     manifest = folder.prepare(spec, lambda: {
         "scenario": {"name": scenario.name, "file": job.scenario_file, "content_hash": scenario.spec_hash},
         "seed": {"root": seed, "source": job.seed_source,
@@ -57,8 +57,9 @@ def run_batch(job: Job, output: Output, execution: Execution) -> BatchResult:
         **environment(),
     }, output.fresh)
     write_text(folder.root / "scenario.yaml", resolved_yaml(scenario))
-    done = folder.done_chunks()
-    todo = [c for c in batch.chunks(n, manifest["chunk_size"]) if c[0] not in done]
+    plan = dict(batch.chunks(n, manifest["chunk_size"]))
+    done = folder.done_chunks(plan)
+    todo = [(first, count) for first, count in plan.items() if first not in done]
     already = n - sum(count for _, count in todo)
     if already and not output.quiet:
         print(f"resuming: {already} of {n} replications already in {folder.parts}", file=sys.stderr)
@@ -67,6 +68,7 @@ def run_batch(job: Job, output: Output, execution: Execution) -> BatchResult:
         for first, table in batch.execute(scenario, seed, todo, execution):
             folder.write_part(first, table)
             bar.update(table.num_rows)
+    folder.reject_others(set(plan))
     table = folder.combined(results_schema(tuple(scenario.issues)))
     folder.finish(manifest, table)
     frame = to_frame(table)

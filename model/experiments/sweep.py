@@ -34,7 +34,7 @@ from model.scenario.schema import Scenario, ScenarioError
 
 from . import batch
 from .job import Execution, Job, Output
-from .store import OutputFolder, environment, spec_hash, utc_now
+from .store import OutputFolder, environment, model_version, spec_hash, utc_now
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ def run_sweep(job: Job, output: Output, execution: Execution, *, design: Design 
     seeds = point_seeds(seed, design.points, replicates.common_random_numbers)
     stride = replicates.replications
     folder = OutputFolder(output.root)
-    spec = {"scenario_hash": scenario.spec_hash, "seed": seed, "design": design.method,
+    spec = {"version": model_version(), "scenario_hash": scenario.spec_hash, "seed": seed, "design": design.method,
             "points": design.points, "replications": replicates.replications,
             "common_random_numbers": replicates.common_random_numbers,
             "target_halfwidth": replicates.target_halfwidth, "min_replications": replicates.min_replications,
@@ -204,16 +204,18 @@ def _run_stages(folder: OutputFolder, task: _ChunkTask, replicates: Replicates, 
                 shard: tuple[int, int], bar: tqdm) -> int:
     """Run this shard's missing chunks, stage by stage; returns how many chunks of the current
     stage are still missing (other shards' work), 0 when the sweep is complete."""
-    stride = task.stride
+    stride, planned = task.stride, set()
     active, bounds = list(range(task.design.points)), replicates.stages()
     for stage, (first, stop) in enumerate(zip(bounds, bounds[1:])):
         if stage > 0:
-            active = _still_open(folder, active, replicates)
+            active = _still_open(folder, active, replicates, planned)
         if not active:
-            return 0
+            break
         plan = {c[0].point * stride + c[0].first: c for c in chunk_plan(active, first, stop, size)}
+        rows = {key: sum(s.count for s in chunk) for key, chunk in plan.items()}
+        planned |= set(plan)
         mine = [key for i, key in enumerate(plan) if i % shard[1] == shard[0]]
-        done = folder.done_chunks()
+        done = folder.done_chunks(rows)
         bar.total += sum(s.count for key in mine for s in plan[key])
         bar.update(sum(s.count for key in mine if key in done for s in plan[key]))
         if done & set(mine) and stage == 0 and not bar.disable:
@@ -222,16 +224,21 @@ def _run_stages(folder: OutputFolder, task: _ChunkTask, replicates: Replicates, 
         tasks = [(key, batch.run_sweep_chunk, task.args(plan[key])) for key in mine if key not in done]
         for key, table in batch.run_tasks(tasks, execution.workers, execution.scheduler):
             folder.write_part(key, table)
+            done.add(key)
             bar.update(table.num_rows)
-        missing = len(set(plan) - folder.done_chunks())
+        others = {key: rows[key] for key in plan if key not in done}  # other shards' chunks, if any
+        missing = len(others) - len(folder.done_chunks(others)) if others else 0
         if missing:
             return missing
+    folder.reject_others(planned)
     return 0
 
 
-def _still_open(folder: OutputFolder, active: list[int], replicates: Replicates) -> list[int]:
-    """Points whose Wilson 95 % half-width is still above the target after the stages so far."""
-    k, n = consensus_counts(folder.read_runs(lambda name, _: name in ("point", "consensus", "error")))
+def _still_open(folder: OutputFolder, active: list[int], replicates: Replicates, earlier: set[int]) -> list[int]:
+    """Points whose Wilson 95 % half-width is still above the target after the earlier stages'
+    chunks `earlier`, whatever later stages a resumed folder already holds (so a resume makes the
+    same stopping decisions, and the same chunk plan, as an uninterrupted run)."""
+    k, n = consensus_counts(folder.read_runs(lambda name, _: name in ("point", "consensus", "error"), earlier))
     return [p for p in active if wilson_halfwidth(k.get(p, 0), n.get(p, 0)) > replicates.target_halfwidth]
 
 

@@ -22,6 +22,7 @@ from model.scenario.files import load_scenario, resolved_yaml
 from model.scenario.schema import Scenario, ScenarioError
 
 RESULTS = Path("results")
+WORKERS_PER_CORE = 4  # the most local worker processes per core --workers may ask for
 COMMON = """\
 Rerunning a command resumes into its output folder; --fresh starts over (it deletes only the
 files the tool writes). Parameter paths for --set and --sweep: docs/scenario-format.md
@@ -96,6 +97,13 @@ halfwidth = number(float, 0.0001, 0.49, "a half-width of a probability, such as 
 distance = number(float, 0.01, 100, "points on the 0-100 issue scale, such as 10")
 
 
+def out_dir(text: str) -> Path:
+    """--out DIR: a folder name; an empty one would mean the current folder, so it is refused."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("give a folder name (an empty --out would write into the current folder)")
+    return Path(text)
+
+
 def sweep_range(text: str) -> tuple[str, dict]:
     """--sweep PATH=LOW:HIGH[:LEVELS] -> (path, {low, high, levels})."""
     path, sep, spec = text.partition("=")
@@ -134,7 +142,7 @@ def add_batch(p: argparse.ArgumentParser, engine: bool = True) -> None:
                    help="replications (default: the scenario's run.replications)")
     p.add_argument("--seed", type=seed_int, metavar="S",
                    help="root seed (default: the scenario's run.seed, else fresh entropy, recorded)")
-    p.add_argument("--out", type=Path, metavar="DIR", help="output folder (default: under results/)")
+    p.add_argument("--out", type=out_dir, metavar="DIR", help="output folder (default: under results/)")
     p.add_argument("--workers", type=positive_int, metavar="N",
                    help="worker processes (default: all cores; with --scheduler, the cluster's worker threads)")
     if engine:
@@ -203,7 +211,7 @@ def parser() -> Parser:
     add_scenario(c)
     c.add_argument("replication", type=seed_int, help="the replication to replay (0, 1, ...)")
     c.add_argument("--seed", type=seed_int, metavar="S", help="root seed (default: the scenario's run.seed)")
-    c.add_argument("--out", type=Path, metavar="DIR", help="where replay-R.csv goes (default: results/<name>/)")
+    c.add_argument("--out", type=out_dir, metavar="DIR", help="where replay-R.csv goes (default: results/<name>/)")
 
     c = command("validate", "every scenario of a folder against its observed outcome, beside the baselines",
                 validate)
@@ -372,6 +380,9 @@ def execution(args: argparse.Namespace) -> Execution:
         from model.experiments.cluster import worker_threads
 
         workers = worker_threads(scheduler)
+    elif workers is not None and workers > WORKERS_PER_CORE * default_workers():
+        raise ScenarioError(f"--workers {workers}: at most {WORKERS_PER_CORE * default_workers()} on this machine "
+                            f"({WORKERS_PER_CORE} per core; more would only compete for the {default_workers()} cores).")
     return Execution(workers or default_workers(), getattr(args, "engine", DEFAULT_ENGINE), scheduler,
                      getattr(args, "chunk_size", None))
 

@@ -15,9 +15,13 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 
+HOST = socket.gethostname().replace(".", "-")  # in temp file names, so no dots
+
+
 def temp_name(path: Path) -> Path:
-    """A hidden temp file beside `path`, unique across hosts and processes sharing a file system."""
-    return path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    """A hidden temp file beside `path`, unique across hosts and processes sharing a file system:
+    `.<name>.<host>.<pid>.<8 hex digits>.tmp`."""
+    return path.with_name(f".{path.name}.{HOST}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
 
 
 def atomic_write(path: Path, write) -> None:

@@ -551,6 +551,9 @@ def save_figure(fig: Figure, out_dir: Path, stem: str, dpi: int = DPI) -> list[P
     return paths
 
 
+FIGURES = ("levels", "holdouts", "rounds", "trajectories", "validation")  # every stem this module writes
+
+
 def save_figures(df: pd.DataFrame, scenario: Scenario, example_model: NegotiationModel,
                  out_dir: Path) -> list[Path]:
     """Write the four figures as PNG (150 dpi, for review) and SVG (for the paper); return the PNGs."""

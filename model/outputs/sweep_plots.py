@@ -555,6 +555,9 @@ def plot_persuasion(scenario: Scenario, design: Design, points: pd.DataFrame, di
 
 
 # ---------------------------------------------------------------- files
+SWEEP_FIGURES = ("sweep-consensus", "sweep-heatmap", "sweep-sensitivity", "persuasion", "sweep-differences")
+
+
 def sweep_figures(scenario: Scenario, design: Design, points: pd.DataFrame, differences: pd.DataFrame | None,
                   indices: pd.DataFrame | None, warnings: list[str]) -> dict[str, Callable[[], Figure]]:
     """File stem -> builder of each figure this sweep's tables support (the others are left out)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import reprlib
 from collections import OrderedDict
 from importlib import resources
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from .schema import Scenario, ScenarioError, listing
+from .schema import MISSING_PER_ISSUE, Scenario, ScenarioError, listing
 
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~10x faster
 
@@ -35,21 +36,27 @@ def load_scenario(path: str | Path = BASELINE, overrides: list[str] | tuple[str,
     """Read, merge `extends`, set `sweep` parameters (path -> {low, high, levels}: they replace the
     file's sweep parameters), apply `--set path=value` overrides, validate.
 
-    Remembered while none of the files read has changed: a Scenario is immutable, and Mesa's
-    batch_run and the dashboard build one model (so load one scenario) per run."""
+    The files are validated as written first: an override may complete a file (a key it lacks),
+    never excuse a value it states. Each problem is reported against the file (or the `--set`)
+    that set the key. Remembered while none of the files read has changed: a Scenario is
+    immutable, and Mesa's batch_run and the dashboard build one model (so load one scenario) per run."""
     path = Path(path)
     key = (str(path.resolve()), tuple(overrides), json.dumps(sweep, sort_keys=True))
     if (scenario := _RECENT.get(key)) is not None:
         return scenario
-    chain: list[Path] = []
+    chain: list[tuple[Path, dict]] = []
     raw = _read_with_extends(path, chain)
-    if sweep:
-        block = raw.get("sweep") if isinstance(raw.get("sweep"), dict) else {}
-        raw["sweep"] = block | {"parameters": sweep}
-    for item in overrides:
-        apply_override(raw, item, path)
-    scenario = validate(raw, path)
-    _RECENT.put(key, chain, scenario)
+    if not overrides and not sweep:
+        scenario = validate(raw, path, chain)
+    else:
+        validate(raw, path, chain, allow_missing=True)
+        if sweep:
+            block = raw.get("sweep") if isinstance(raw.get("sweep"), dict) else {}
+            raw["sweep"] = block | {"parameters": sweep}
+        for item in overrides:
+            apply_override(raw, item, path)
+        scenario = validate(raw, path, chain, overrides=[*overrides, *(f"--sweep {k}" for k in sweep or ())])
+    _RECENT.put(key, [f for f, _ in chain], scenario)
     return scenario
 
 
@@ -83,43 +90,125 @@ def _stamps(files) -> tuple:
     return tuple((p, p.stat().st_mtime_ns, p.stat().st_size) if p.exists() else (p, None, None) for p in paths)
 
 
-def validate(raw: dict, path: str | Path = "<scenario>") -> Scenario:
+def validate(raw: dict, path: str | Path = "<scenario>", chain: list[tuple[Path, dict]] = (),
+             allow_missing: bool = False, overrides: list[str] = ()) -> Scenario | None:
+    """The validated Scenario, or a ScenarioError naming for each problem the file in `chain` (the
+    file and its `extends` ancestors, each with its own data) or the override that set the key.
+    `allow_missing`: check only the values present (a later override may complete the rest)."""
     try:
         return Scenario.model_validate(raw)
     except ValidationError as exc:
-        raise ScenarioError(_describe(exc, path)) from None
+        problems = _problems(exc.errors())
+        if allow_missing:  # what an override may still supply
+            problems = [(where, text) for where, text in problems if text not in (REQUIRED, MISSING_PER_ISSUE)]
+        if problems:
+            raise ScenarioError(_describe(problems, path, chain, overrides)) from None
+        return None
 
 
-def _read_yaml(path: Path) -> dict:
+MAX_BYTES = 5_000_000  # a scenario is a few hundred KB at most
+MAX_VALUES = 200_000  # values a document may expand to (YAML aliases repeat what they point at)
+
+
+class UniqueKeyLoader(YAML_LOADER):
+    """The YAML loader, refusing a key given twice in one mapping (YAML would keep the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, list | dict):
+                continue  # unhashable; the constructor reports it
+            if key in seen:
+                raise ScenarioError(f"{_shown(key)} is given twice, on lines {seen[key] + 1} and "
+                                    f"{key_node.start_mark.line + 1}; keep one (YAML would silently use the last).")
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep)
+
+
+def _read_yaml(path: Path, shown: str) -> dict:
+    """One scenario file as data; every problem a ScenarioError naming the file as `shown`."""
+    if path.is_dir():
+        raise ScenarioError(f"{shown}: is a folder, not a scenario file; give a .yaml file (or run "
+                            f"`python run.py validate {shown}` for a folder of scenarios).")
     if not path.is_file():
-        raise ScenarioError(f"{path}: file not found. Give the path of a scenario YAML file, "
+        raise ScenarioError(f"{shown}: file not found. Give the path of a scenario YAML file, "
                             f"e.g. scenarios/baseline.yaml.")
+    if path.suffix.lower() not in (".yaml", ".yml"):
+        raise ScenarioError(f"{shown}: not a scenario file; scenario files end in .yaml or .yml.")
+    if path.stat().st_size > MAX_BYTES:
+        raise ScenarioError(f"{shown}: {path.stat().st_size:,} bytes; a scenario file has at most "
+                            f"{MAX_BYTES:,} (is this the right file?).")
+    data = path.read_bytes()
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=YAML_LOADER)
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{shown}: not UTF-8 text (byte 0x{data[exc.start]:02x} at position {exc.start}); "
+                            "save the file as UTF-8.") from None
+    try:
+        loaded = yaml.load(text, Loader=UniqueKeyLoader)
+    except ScenarioError as exc:
+        raise ScenarioError(f"{shown}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ScenarioError(f"{path}{where}: YAML syntax error: {problem}. Fix the YAML at that line.") from None
-    if not isinstance(data, dict):
-        raise ScenarioError(f"{path}: the top level must be a mapping of keys (name, issues, members, ...).")
-    return data
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise ScenarioError(f"{shown}{where}: YAML syntax error: {_shown(problem)}. Fix the YAML at that line.") from None
+    except RecursionError:
+        raise ScenarioError(f"{shown}: nested too deeply to be a scenario.") from None
+    if not isinstance(loaded, dict):
+        raise ScenarioError(f"{shown}: not a scenario: the top level must be a mapping of keys "
+                            "(name, issues, members, ...).")
+    if _expanded_size(loaded, MAX_VALUES) > MAX_VALUES:
+        raise ScenarioError(f"{shown}: expands to more than {MAX_VALUES:,} values (YAML anchors and aliases "
+                            "repeat what they point at); a scenario needs far fewer.")
+    return loaded
 
 
-def _read_with_extends(path: Path, chain: list[Path]) -> dict:
-    """The file merged over its `extends` ancestors; `chain` collects the files read."""
-    path = path.resolve() if path.exists() else path
-    if path in chain:
-        raise ScenarioError(f"{path}: extends: circular chain {' -> '.join(map(str, [*chain, path]))}.")
-    chain.append(path)
-    data = _read_yaml(path)
+def _expanded_size(data: Any, limit: int) -> int:
+    """How many values `data` holds with every alias expanded, counting up to just past `limit`."""
+    count, stack = 0, [data]
+    while stack and count <= limit:
+        node = stack.pop()
+        count += 1
+        if isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return count
+
+
+def _read_with_extends(path: Path, chain: list[tuple[Path, dict]], shown: str | None = None) -> dict:
+    """The file merged over its `extends` ancestors; `chain` collects (file, its own data), child
+    first. `shown` is how messages name the file (the path as the user gave it)."""
+    shown = shown or str(path)
+    resolved = path.resolve() if path.exists() else path
+    if resolved in [f for f, _ in chain]:
+        raise ScenarioError(f"{shown}: extends: circular chain "
+                            f"{' -> '.join(str(f) for f, _ in chain)} -> {resolved}.")
+    data = _read_yaml(path, shown)
+    chain.append((resolved, copy.deepcopy(data)))
     parent = data.pop("extends", None)
     if parent is None:
         return data
-    if not isinstance(parent, str):
-        raise ScenarioError(f"{path}: extends: must be the path of another scenario file, got {parent!r}.")
-    base = _read_with_extends(path.parent / parent, chain)
-    return deep_merge(base, data)
+    if not isinstance(parent, str) or not parent.strip():
+        raise ScenarioError(f"{shown}: extends: must be the path of another scenario file (.yaml), relative to "
+                            f"this one, e.g. extends: ../baseline.yaml; got {_shown(parent)}.")
+    target = path.parent / parent
+    if target.suffix.lower() not in (".yaml", ".yml") or not target.is_file():
+        problem = "no such file" if not target.exists() else "not a scenario file (.yaml or .yml)"
+        raise ScenarioError(f"{shown}: extends: {_shown(parent)}: {problem}; extends names another scenario "
+                            "file, relative to this one, e.g. extends: ../baseline.yaml.")
+    return deep_merge(_read_with_extends(target, chain, _display(target)), data)
+
+
+def _display(path: Path) -> str:
+    """A path as short as it can be said: relative to the current folder where it lies below it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path.resolve())
 
 
 def deep_merge(base: dict, update: dict) -> dict:
@@ -207,30 +296,64 @@ def point_scenario(raw: dict, overrides: dict[str, float], source: str = "<sweep
     return validate(point, source)
 
 
-def _describe(exc: ValidationError, path: str | Path) -> str:
-    """One readable line per problem: file, key path, what is wrong, what is allowed."""
-    errors = _drop_other_union_branches(exc.errors())
-    lines = []
-    for err in errors:
+REQUIRED = "required key is missing"
+
+
+def _problems(errors: list[dict]) -> list[tuple[str, str]]:
+    """(key path, what is wrong and what is allowed) per problem pydantic found."""
+    problems = []
+    for err in _drop_other_union_branches(errors):
         loc = [str(p) for p in err["loc"] if not _is_union_tag(p)]
-        where = ".".join(loc) or "(top level)"
+        where = ".".join(loc)
         kind = err["type"]
         if kind == "extra_forbidden":
             text = "unknown key; check the spelling (see docs/scenario-format.md for the keys allowed here)"
         elif kind == "missing":
-            text = "required key is missing"
+            text = REQUIRED
         elif kind == "value_error":
             text = str(err["ctx"]["error"]) if "ctx" in err else err["msg"]
-            prefix = "" if where == "(top level)" else f"{where}: "  # top level: the cross-reference checks
-            lines.extend(f"{path}: {prefix}{part}" for part in text.splitlines())  # one problem per line
-            continue
+            if not where:  # the cross-reference checks: one "path: text" line per problem
+                problems.extend(tuple(line.split(": ", 1)) if ": " in line else ("", line)
+                                for line in text.splitlines())
+                continue
         else:
-            text = f"{err['msg']} (got {err.get('input')!r})"
+            text = f"{err['msg']} (got {_shown(err.get('input'))})"
         if "ideal" in loc and kind in ("union_tag_invalid", "float_type", "model_type"):
             text += "; an ideal point is a number from 0 to 100 or {dist: uniform|pert|truncnormal, ...}"
-        lines.append(f"{path}: {where}: {text}")
-    unique = list(dict.fromkeys(lines))
-    return "\n".join(unique[:12]) + (f"\n... and {len(unique) - 12} more" if len(unique) > 12 else "")
+        problems.append((where, text))
+    return list(dict.fromkeys(problems))
+
+
+def _describe(problems: list[tuple[str, str]], path: str | Path, chain: list[tuple[Path, dict]],
+              overrides: list[str]) -> str:
+    """One line per problem: the file (or override) that set the key, the key path, the text."""
+    lines = [f"{_origin(where, path, chain, overrides)}: {where or '(top level)'}: {text}" for where, text in problems]
+    return "\n".join(lines[:12]) + (f"\n... and {len(lines) - 12} more" if len(lines) > 12 else "")
+
+
+def _origin(where: str, path: str | Path, chain: list[tuple[Path, dict]], overrides: list[str]) -> str:
+    """Who set the key path `where`: an override on it (or above or below it), else the first file
+    of the extends chain (child first) that holds it, else the file itself."""
+    keys = where.split(".") if where else []
+    for item in overrides:
+        swept = item.startswith("--sweep ")
+        target = ["sweep", "parameters", *item[8:].split(".")] if swept else item.split("=", 1)[0].strip().split(".")
+        if keys and keys[:len(target)] == target[:len(keys)]:
+            return f"{path}: {item}" if swept else f"{path}: --set {item}"
+    for depth in range(len(keys), 0, -1):
+        for i, (file, data) in enumerate(chain):
+            if value_at(data, ".".join(keys[:depth])) is not None:
+                return str(path) if i == 0 else _display(file)
+    return str(path)
+
+
+def _shown(value: Any, width: int = 80) -> str:
+    """`value` as a message may echo it: a bounded repr, at most `width` characters."""
+    text = _REPR.repr(value)
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+_REPR = reprlib.Repr(maxlevel=2, maxdict=4, maxlist=4, maxtuple=4, maxset=4, maxstring=70, maxother=70)
 
 
 def _drop_other_union_branches(errors: list[dict]) -> list[dict]:

@@ -13,13 +13,24 @@ from functools import cached_property
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 SCHEMA_VERSION = 1
+MISSING_PER_ISSUE = "missing; every member needs a value per issue"
 SCALE = (0.0, 100.0)
 
-Level = Annotated[float, Field(ge=SCALE[0], le=SCALE[1])]
-Unit = Annotated[float, Field(ge=0.0, le=1.0)]
+def _not_a_boolean(value):
+    """YAML reads yes/no/true/false as booleans; pydantic would take them as 1 and 0."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {str(value).lower()}")
+    return value
+
+
+Number = Annotated[float, BeforeValidator(_not_a_boolean)]  # finite: the models forbid inf and nan
+Whole = Annotated[int, Field(strict=True)]  # a whole number, not a boolean or 8.0
+Flag = Annotated[bool, Field(strict=True)]  # true or false, not 1 or 0
+Level = Annotated[Number, Field(ge=SCALE[0], le=SCALE[1])]
+Unit = Annotated[Number, Field(ge=0.0, le=1.0)]
 
 
 class ScenarioError(Exception):
@@ -27,7 +38,7 @@ class ScenarioError(Exception):
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # every number is finite
 
 
 # ---------------------------------------------------------------- ideal-point distributions
@@ -73,7 +84,7 @@ class TruncNormal(Strict):
 
     dist: Literal["truncnormal"]
     mean: Level
-    sd: Annotated[float, Field(gt=0.0)]
+    sd: Annotated[Number, Field(gt=0.0)]
     low: Level = SCALE[0]
     high: Level = SCALE[1]
 
@@ -123,83 +134,83 @@ class Issue(Strict):
 
 class Bloc(Strict):
     label: str
-    shift: dict[str, float] = Field(default_factory=dict, description="issue -> points added to ideals")
+    shift: dict[str, Number] = Field(default_factory=dict, description="issue -> points added to ideals")
 
 
 class Capability(Strict):
     gdp_weight: Unit = 0.5
-    exponent: Annotated[float, Field(ge=0.0, le=2.0)] = 0.5
+    exponent: Annotated[Number, Field(ge=0.0, le=2.0)] = 0.5
 
 
 class MemberData(Strict):
-    gdp_usd_bn: Annotated[float, Field(gt=0)]
-    milex_pct_gdp: Annotated[float, Field(ge=0, le=20)]
-    population_m: Annotated[float, Field(gt=0)] | None = None
+    gdp_usd_bn: Annotated[Number, Field(gt=0)]
+    milex_pct_gdp: Annotated[Number, Field(ge=0, le=20)]
+    population_m: Annotated[Number, Field(gt=0)] | None = None
 
 
 class Behaviour(Strict):
     """Negotiating behaviour; every field may be set on `member_defaults` or on one member."""
 
     anchoring: Unit = 0.5
-    concession: Annotated[float, Field(gt=0.0, le=100.0)] = 1.0
-    tolerance: Annotated[float, Field(ge=0.0)] = 8.0
-    reservation: Annotated[float, Field(ge=0.0)] = 30.0
+    concession: Annotated[Number, Field(gt=0.0, le=100.0)] = 1.0
+    tolerance: Annotated[Number, Field(ge=0.0)] = 8.0
+    reservation: Annotated[Number, Field(ge=0.0)] = 30.0
     linkage: Unit = 0.0
 
 
 class Member(Strict):
     name: str
     bloc: str
-    joined: int | None = None
-    voting: bool = True
+    joined: Whole | None = None
+    voting: Flag = True
     data: MemberData | None = None
-    capability: Annotated[float, Field(ge=0.0)] | None = None
+    capability: Annotated[Number, Field(ge=0.0)] | None = None
     ideal: dict[str, IdealPoint]
     salience: dict[str, Unit]
-    shift: dict[str, float] = Field(default_factory=dict, description="issue -> points added to this member's ideal")
+    shift: dict[str, Number] = Field(default_factory=dict, description="issue -> points added to this member's ideal")
     sources: dict[str, str] = Field(default_factory=dict)
     anchoring: Unit | None = None
-    concession: Annotated[float, Field(gt=0.0, le=100.0)] | None = None
-    tolerance: Annotated[float, Field(ge=0.0)] | None = None
-    reservation: Annotated[float, Field(ge=0.0)] | None = None
+    concession: Annotated[Number, Field(gt=0.0, le=100.0)] | None = None
+    tolerance: Annotated[Number, Field(ge=0.0)] | None = None
+    reservation: Annotated[Number, Field(ge=0.0)] | None = None
     linkage: Unit | None = None
 
 
 class Influence(Strict):
     self_weight: Unit = 0.5
-    same_bloc_weight: Annotated[float, Field(ge=0.0)] = 2.0
+    same_bloc_weight: Annotated[Number, Field(ge=0.0)] = 2.0
 
 
 class Protocol(Strict):
-    rounds: Annotated[int, Field(ge=1, le=200)] = 8
-    acceptance_noise: Annotated[float, Field(ge=0.0)] = 2.0
+    rounds: Annotated[Whole, Field(ge=1, le=200)] = 8
+    acceptance_noise: Annotated[Number, Field(ge=0.0)] = 2.0
     objector_pull: Unit = 0.3
     influence: Influence = Influence()
     fallback: Literal["drop_contested", "no_declaration"] = "drop_contested"
 
 
 class Run(Strict):
-    replications: Annotated[int, Field(ge=1, le=100_000_000)] = 2000
-    seed: Annotated[int, Field(ge=0, lt=2**63)] | None = None
+    replications: Annotated[Whole, Field(ge=1, le=100_000_000)] = 2000
+    seed: Annotated[Whole, Field(ge=0, lt=2**63)] | None = None
 
 
 class Observed(Strict):
     """The coded real outcome: what validation compares the model with."""
 
-    consensus: bool
+    consensus: Flag
     levels: dict[str, Level] = Field(default_factory=dict)
     wording: dict[str, str] = Field(default_factory=dict, description="issue -> the text the level was coded from")
     holdouts: list[str] = Field(default_factory=list)
-    late: bool | None = Field(None, description="the text was settled only at the summit itself (the last round)")
+    late: Flag | None = Field(None, description="the text was settled only at the summit itself (the last round)")
     source: str = ""
 
 
 class SweepRange(Strict):
     """One swept parameter: its range and, for a grid, the number of evenly spaced levels."""
 
-    low: Annotated[float, Field(allow_inf_nan=False)]
-    high: Annotated[float, Field(allow_inf_nan=False)]
-    levels: Annotated[int, Field(ge=2, le=10_000)] | None = Field(
+    low: Annotated[Number, Field(allow_inf_nan=False)]
+    high: Annotated[Number, Field(allow_inf_nan=False)]
+    levels: Annotated[Whole, Field(ge=2, le=10_000)] | None = Field(
         None, description="grid levels from low to high; required by the grid design, unused by the others")
 
     @model_validator(mode="after")
@@ -214,16 +225,16 @@ class Sweep(Strict):
 
     design: Literal["grid", "lhs", "sobol", "morris"] = "grid"
     parameters: dict[str, SweepRange] = Field(description="parameter path (as for --set) -> range")
-    samples: Annotated[int, Field(ge=1)] | None = Field(
+    samples: Annotated[Whole, Field(ge=1)] | None = Field(
         None, description="lhs: points; sobol: base sample N (a power of two); morris: trajectories")
-    second_order: bool = Field(False, description="sobol: also estimate second-order indices (N(2D+2) points)")
-    morris_levels: Annotated[int, Field(ge=2, le=100)] = 4
-    replications: Annotated[int, Field(ge=1, le=100_000_000)] | None = Field(
+    second_order: Flag = Field(False, description="sobol: also estimate second-order indices (N(2D+2) points)")
+    morris_levels: Annotated[Whole, Field(ge=2, le=100)] = 4
+    replications: Annotated[Whole, Field(ge=1, le=100_000_000)] | None = Field(
         None, description="runs per point (default run.replications); the cap when target_halfwidth is set")
-    common_random_numbers: bool = Field(True, description="replication r uses the same draws at every point")
-    target_halfwidth: Annotated[float, Field(gt=0.0, lt=0.5)] | None = Field(
+    common_random_numbers: Flag = Field(True, description="replication r uses the same draws at every point")
+    target_halfwidth: Annotated[Number, Field(gt=0.0, lt=0.5)] | None = Field(
         None, description="stop a point once the Wilson 95% half-width of P(consensus) is at most this")
-    min_replications: Annotated[int, Field(ge=1)] = 100
+    min_replications: Annotated[Whole, Field(ge=1)] = 100
     outcome: str = Field("consensus", description="what sensitivity indices explain: consensus or level_<issue>")
 
     @model_validator(mode="after")
@@ -283,7 +294,7 @@ class Scenario(Strict):
             for field in ("ideal", "salience"):
                 given = set(getattr(m, field))
                 for missing in sorted(issues - given):
-                    problems.append((f"{where}.{field}.{missing}", "missing; every member needs a value per issue"))
+                    problems.append((f"{where}.{field}.{missing}", MISSING_PER_ISSUE))
                 for extra in sorted(given - issues):
                     problems.append((f"{where}.{field}.{extra}", f"unknown issue; known: {listing(self.issues)}"))
             for extra in sorted(set(m.shift) - issues):
