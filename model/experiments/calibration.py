@@ -270,7 +270,7 @@ def render(report: dict) -> str:
                       f"{max(lasts):.3f} across the cases (see each case's `late` in its observed block).")
     best = fits["all"]["values"]
     lines += ["", "To validate at the fit on all cases (the scenario files are not changed):",
-              "  python run.py FOLDER/ " + " ".join(f"--set {k}={v:g}" for k, v in best.items())]
+              "  python run.py validate FOLDER/ " + " ".join(f"--set {k}={v:g}" for k, v in best.items())]
     lines += wrapped(f"Caveat: {OUTCOME_KNOWN}")
     return "\n".join(lines)
 

@@ -131,31 +131,33 @@ def shard_spec(text: str) -> tuple[int, int]:
 
 
 # ---------------------------------------------------------------- flags shared by subcommands
-def add_scenario(p: argparse.ArgumentParser, what: str = "scenario YAML file, e.g. scenarios/baseline.yaml") -> None:
-    p.add_argument("scenario", help=what)
+def add_scenario(p: argparse.ArgumentParser, what: str = "scenario YAML file, e.g. scenarios/baseline.yaml",
+                 metavar: str = "SCENARIO") -> None:
+    p.add_argument("scenario", metavar=metavar, help=what)
     p.add_argument("--set", action="append", default=[], metavar="PATH=VALUE", dest="overrides",
                    help="override a scenario value (repeatable), e.g. --set protocol.rounds=10")
 
 
-def add_batch(p: argparse.ArgumentParser, engine: bool = True) -> None:
+def add_batch(p: argparse.ArgumentParser, engine: bool = True, fresh: bool = True) -> None:
     p.add_argument("--runs", type=positive_int, metavar="N",
                    help="replications (default: the scenario's run.replications)")
     p.add_argument("--seed", type=seed_int, metavar="S",
                    help="root seed (default: the scenario's run.seed, else fresh entropy, recorded)")
     p.add_argument("--out", type=out_dir, metavar="DIR", help="output folder (default: under results/)")
-    p.add_argument("--workers", type=positive_int, metavar="N",
-                   help="worker processes (default: all cores; with --scheduler, the cluster's worker threads)")
+    p.add_argument("--workers", type=positive_int, metavar="N", help="worker processes (default: all cores)")
     if engine:
         p.add_argument("--engine", choices=ENGINES, default=DEFAULT_ENGINE,
                        help="ensemble: many replications at once as array programs (fast, default); "
                             "mesa: one Mesa model per replication (the reference). Same results either way")
-    p.add_argument("--fresh", action="store_true", help="delete what earlier runs wrote to the output folder first")
+    if fresh:
+        p.add_argument("--fresh", action="store_true", help="delete what earlier runs wrote to the output folder first")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary; files only")
 
 
 def add_distributed(p: argparse.ArgumentParser, shards: bool = True) -> None:
     p.add_argument("--scheduler", metavar="ADDRESS",
-                   help="run chunks on an existing Dask cluster, e.g. tcp://host:8786 (extra: [cluster])")
+                   help="run chunks on an existing Dask cluster, e.g. tcp://host:8786 (extra: [cluster]); "
+                        "--workers then defaults to the cluster's worker threads")
     p.add_argument("--chunk-size", type=positive_int, metavar="N",
                    help="runs per chunk (default: about a second of work, from a short timed pilot)")
     if shards:
@@ -171,7 +173,8 @@ def parser() -> Parser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     def command(name: str, help: str, handler: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
-        c = sub.add_parser(name, help=help, description=help, epilog=f"examples:\n{EXAMPLES[name]}\n\n{COMMON}",
+        note = "" if name in ("replay", "show") else f"\n\n{COMMON}"
+        c = sub.add_parser(name, help=help, description=help, epilog=f"examples:\n{EXAMPLES[name]}{note}",
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         c.set_defaults(handler=handler)
         return c
@@ -215,13 +218,13 @@ def parser() -> Parser:
 
     c = command("validate", "every scenario of a folder against its observed outcome, beside the baselines",
                 validate)
-    add_scenario(c, "folder of scenarios with observed blocks, e.g. scenarios/history/")
+    add_scenario(c, "folder of scenarios with observed blocks, e.g. scenarios/history/", "FOLDER")
     add_batch(c)
 
     c = command("calibrate", "calibrate the global parameters on a folder of historical cases, "
                 "with leave-one-summit-out errors", calibrate)
-    add_scenario(c, "folder of scenarios with observed blocks, e.g. scenarios/history/")
-    add_batch(c, engine=False)
+    add_scenario(c, "folder of scenarios with observed blocks, e.g. scenarios/history/", "FOLDER")
+    add_batch(c, engine=False, fresh=False)
 
     c = command("show", "print the resolved scenario (after extends and --set); nothing runs", show)
     add_scenario(c)

@@ -26,7 +26,7 @@ BATCH = 2048  # replications per array pass: big enough to amortise Python, smal
 
 
 def run_ensemble(scenario: Scenario, seed: int, first: int, count: int, params: Params | None = None) -> pa.Table:
-    """Play replications first .. first+count-1, BATCH at a time; one results row each (as `batch.run_chunk`)."""
+    """Play replications first .. first+count-1, BATCH at a time; one results row each (as `engines.run_chunk`)."""
     _keep_freed_memory()
     p = params or params_for(scenario)
     return pa.concat_tables([_play_batch(p, seed, start, min(BATCH, first + count - start))

@@ -10,7 +10,7 @@ or a test leaves no state behind. Shared conventions, kept in one place so figur
   so a colour always means a bloc;
 * every figure carries a small grey corner note naming the scenario and n.
 
-    from model.plots import save_figures
+    from model.outputs.plots import save_figures
     save_figures(df, scenario, example_model, Path("out/figures"))
 """
 
@@ -577,7 +577,7 @@ VALIDATION_MARKS = {  # baseline -> (label, marker, colour): not blocs, so the p
 @styled
 def plot_validation(table: pd.DataFrame, note: str = "") -> Figure:
     """Predicted vs observed level for every (summit, issue) of a validation table
-    (`validation.validate_folder`): the model's mean agreed level with its 90 % interval (5th-95th
+    (`experiments.history.validate_folder`): the model's mean agreed level with its 90 % interval (5th-95th
     percentile of runs), the three baselines beside it, the observed level as a black bar."""
     cases = list(dict.fromkeys(table["scenario"]))
     widths = [int((table["scenario"] == c).sum()) for c in cases]

@@ -1,11 +1,11 @@
 """Publication figures for a finished sweep: P(consensus) over the swept parameters, sensitivity
 indices, paired differences, and who must be persuaded.
 
-Built like `model.plots` (bare Agg figures, the house style inside `rc_context`, Okabe-Ito colours,
+Built like `model.outputs.plots` (bare Agg figures, the house style inside `rc_context`, Okabe-Ito colours,
 a grey corner note naming the scenario and the design) so sweep figures sit next to the single-run
 figures in a paper. Every figure states its intervals in a caption line under the title.
 
-    from model.sweep_plots import save_sweep_figures
+    from model.outputs.sweep_plots import save_sweep_figures
     save_sweep_figures(folder / "figures", scenario, design, points, differences, indices, warnings)
 """
 
