@@ -16,7 +16,6 @@ import traceback
 from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -26,7 +25,7 @@ from model.negotiation.engines import run_chunk
 from model.negotiation.params import params_for
 from model.negotiation.results import conform, sweep_part_schema
 from model.scenario.files import point_scenario
-from model.scenario.schema import Scenario, ScenarioError
+from model.scenario.schema import ByContent, Scenario, ScenarioError
 
 from .job import Execution
 
@@ -38,7 +37,7 @@ MIN_CHUNK_SECONDS, MAX_CHUNK_SECONDS = 0.2, 1.0
 PILOT_RUNS = {"ensemble": 2000, "mesa": 20}
 
 
-def run_sweep_chunk(base: BaseScenario, segments: list[tuple[int, dict, int, int, int]], stride: int,
+def run_sweep_chunk(base: ByContent[dict], segments: list[tuple[int, dict, int, int, int]], stride: int,
                     engine: str, runner: Runner | None = None, schema: pa.Schema | None = None) -> pa.Table:
     """Worker task: play each (point, overrides, seed, first, count) segment; one row per run.
 
@@ -47,25 +46,18 @@ def run_sweep_chunk(base: BaseScenario, segments: list[tuple[int, dict, int, int
     a stand-in runner without a schema gets the union of its columns."""
     tables = [_run_segment(base, *segment, stride, engine, runner or run_chunk) for segment in segments]
     table = pa.concat_tables(tables, promote_options="default")
-    schema = schema or (sweep_part_schema(tuple(base.raw["issues"])) if runner is None else None)
+    schema = schema or (sweep_part_schema(tuple(base.value["issues"])) if runner is None else None)
     return table if schema is None else conform(table, schema)
 
 
-@dataclass(frozen=True)
-class BaseScenario:
-    """A sweep's base scenario as plain data, compared and hashed by its content hash alone."""
-
-    key: str
-    raw: dict = field(compare=False, hash=False)
-
-
 @functools.lru_cache(maxsize=256)
-def _point_scenario(base: BaseScenario, overrides: tuple[tuple[str, float], ...], point: int) -> Scenario:
-    """The validated scenario at one sweep point, built once per worker process."""
-    return point_scenario(base.raw, dict(overrides), f"sweep point {point}")
+def _point_scenario(base: ByContent[dict], overrides: tuple[tuple[str, float], ...], point: int) -> Scenario:
+    """The validated scenario at one sweep point (`base`: the sweep's scenario as plain data, keyed
+    by its spec hash), built once per worker process."""
+    return point_scenario(base.value, dict(overrides), f"sweep point {point}")
 
 
-def _run_segment(base: BaseScenario, point: int, overrides: dict, seed: int, first: int, count: int,
+def _run_segment(base: ByContent[dict], point: int, overrides: dict, seed: int, first: int, count: int,
                  stride: int, engine: str, runner: Runner) -> pa.Table:
     try:
         scenario = _point_scenario(base, tuple(sorted(overrides.items())), point)

@@ -30,7 +30,7 @@ from model.outputs.sweep_plots import save_sweep_figures
 from model.outputs.sweep_stats import analyse, consensus_counts, summary_columns
 from model.scenario.design import Design, build_design
 from model.scenario.files import base_raw, resolved_yaml
-from model.scenario.schema import Scenario, ScenarioError
+from model.scenario.schema import ByContent, Scenario, ScenarioError
 
 from . import batch
 from .job import Execution, Job, Output
@@ -142,7 +142,7 @@ def run_sweep(job: Job, output: Output, execution: Execution, *, design: Design 
             "overrides_hash": spec_hash({"overrides": design.overrides}),
             "runner": None if runner is None else f"{runner.__module__}.{runner.__qualname__}"}
 
-    base = batch.BaseScenario(scenario.spec_hash, base_raw(scenario))
+    base = ByContent(scenario.spec_hash, base_raw(scenario))
     task = _ChunkTask(base, design, seeds, stride, execution.engine, runner, part_schema)
 
     def new_manifest() -> dict:
@@ -186,7 +186,7 @@ def run_sweep(job: Job, output: Output, execution: Execution, *, design: Design 
 class _ChunkTask:
     """What every chunk of one sweep shares; `args(chunk)` is one worker task's arguments."""
 
-    base: batch.BaseScenario
+    base: ByContent[dict]
     design: Design
     seeds: np.ndarray
     stride: int

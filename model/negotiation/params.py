@@ -11,7 +11,7 @@ from functools import cached_property, lru_cache
 
 import numpy as np
 
-from model.scenario.schema import SCALE, Pert, Scenario, TruncNormal, Uniform
+from model.scenario.schema import SCALE, ByContent, Pert, Scenario, TruncNormal, Uniform
 
 from .seeds import Purpose, scaled_beta_ppf, truncnormal_ppf, uniforms
 
@@ -89,17 +89,14 @@ class Params:
         return out.reshape(count, self.n, self.k)
 
 
-_BUILT: dict[str, Params] = {}
-
-
 def params_for(scenario: Scenario) -> Params:
-    """`build_params`, remembered per scenario content (a model per run need not rebuild it)."""
-    key = scenario.spec_hash
-    if key not in _BUILT:
-        if len(_BUILT) >= 32:
-            _BUILT.pop(next(iter(_BUILT)))
-        _BUILT[key] = build_params(scenario)
-    return _BUILT[key]
+    """`build_params`, remembered for the 32 scenarios used last (a model per run need not rebuild them)."""
+    return _params(ByContent(scenario.spec_hash, scenario))
+
+
+@lru_cache(maxsize=32)
+def _params(scenario: ByContent[Scenario]) -> Params:
+    return build_params(scenario.value)
 
 
 def build_params(scenario: Scenario) -> Params:

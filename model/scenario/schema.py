@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import dataclasses
 from functools import cached_property
-from typing import Annotated, Literal
+from typing import Annotated, Generic, Literal, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+T = TypeVar("T")
 SCHEMA_VERSION = 1
 MISSING_PER_ISSUE = "missing; every member needs a value per issue"
 SCALE = (0.0, 100.0)
@@ -31,6 +33,15 @@ Whole = Annotated[int, Field(strict=True)]  # a whole number, not a boolean or 8
 Flag = Annotated[bool, Field(strict=True)]  # true or false, not 1 or 0
 Level = Annotated[Number, Field(ge=SCALE[0], le=SCALE[1])]
 Unit = Annotated[Number, Field(ge=0.0, le=1.0)]
+
+
+@dataclasses.dataclass(frozen=True)
+class ByContent(Generic[T]):
+    """A value compared and hashed by a content key alone (e.g. a scenario by its spec hash), so an
+    `lru_cache` can key on it: a scenario or its plain data is not hashable itself."""
+
+    key: str
+    value: T = dataclasses.field(compare=False, hash=False)
 
 
 class ScenarioError(Exception):
