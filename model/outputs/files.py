@@ -14,7 +14,6 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-
 HOST = socket.gethostname().replace(".", "-")  # in temp file names, so no dots
 
 

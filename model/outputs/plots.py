@@ -33,10 +33,10 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.transforms import offset_copy
 
-from .files import atomic_write
 from model.negotiation import rules
 from model.scenario.schema import SCALE, Scenario
 
+from .files import atomic_write
 from .report import appearances
 from .stats import proportion
 

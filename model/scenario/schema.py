@@ -7,9 +7,9 @@ allowed; the command line turns it into a message and exit code 2.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-import dataclasses
 from functools import cached_property
 from typing import Annotated, Generic, Literal, TypeVar
 
