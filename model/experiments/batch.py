@@ -11,6 +11,7 @@ import functools
 import itertools
 import math
 import multiprocessing
+import os
 import time
 import traceback
 from collections.abc import Callable, Hashable, Iterator
@@ -108,11 +109,16 @@ def chunks(replications: int, size: int) -> list[tuple[int, int]]:
     return [(first, min(size, replications - first)) for first in range(0, replications, size)]
 
 
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def single_threaded_worker() -> None:
     """Pool initializer: one BLAS/OpenMP thread per worker, so two workers do not oversubscribe
-    two cores. threadpoolctl changes the libraries' thread pools after numpy is loaded (an
-    environment variable set at this point would come too late)."""
+    two cores. threadpoolctl limits the libraries already loaded (numpy's: an environment variable
+    set now comes too late for it); the variables set here reach the libraries the worker loads
+    later (SciPy's own OpenBLAS reads them when it loads)."""
     global _LIMITS
+    os.environ.update(dict.fromkeys(THREAD_VARIABLES, "1"))
     _LIMITS = threadpool_limits(limits=1)
 
 

@@ -62,7 +62,8 @@ def load_cases(folder: Path, overrides: list[str] | tuple[str, ...] = ()) -> lis
 
 
 def validate_folder(folder: Path, output: Output, execution: Execution, seed: int | None = None,
-                    replications: int | None = None, overrides: list[str] | tuple[str, ...] = ()) -> FolderValidation:
+                    replications: int | None = None, overrides: list[str] | tuple[str, ...] = (),
+                    command: tuple[str, ...] = ()) -> FolderValidation:
     """Run every scenario of `folder` (each into <out>/<name>/, resumable like a single run) and write
     <out>/validation.parquet (.csv), <out>/validation-cases.csv and <out>/figures/validation.png (.svg)."""
     extra = [*overrides, *([f"run.replications={replications}"] if replications else [])]
@@ -72,7 +73,7 @@ def validate_folder(folder: Path, output: Output, execution: Execution, seed: in
         s, source = root_seed(scenario, out / scenario.name, seed, output.fresh)
         if not output.quiet:
             print(f"validating {path} ({scenario.run.replications} replications, seed {s})", file=sys.stderr)
-        result = run_batch(Job(scenario, s, source, str(path)),
+        result = run_batch(Job(scenario, s, source, str(path), command),
                            Output(out / scenario.name, output.fresh, quiet=True), execution)
         summaries[scenario.name] = result.summary
         rows += tidy(scenario.name, result.summary["validation"])

@@ -19,6 +19,7 @@ class Job:
     seed: int
     seed_source: str = "scenario"  # scenario / --seed / entropy
     scenario_file: str = ""
+    command: tuple[str, ...] = ()  # the command line that asked for it (for the manifest)
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,7 @@ def run_batch(job: Job, output: Output, execution: Execution) -> BatchResult:
         "engine": execution.engine,
         "workers": execution.workers,
         "scheduler": execution.scheduler,
-        "command": sys.argv,
+        "command": list(job.command),
         **environment(),
     }, output.fresh)
     write_text(folder.root / "scenario.yaml", resolved_yaml(scenario))

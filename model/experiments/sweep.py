@@ -160,7 +160,7 @@ def run_sweep(job: Job, output: Output, execution: Execution, *, design: Design 
             "run_id": f"point * {stride} + replication",
             "chunk_size": execution.chunk_size or _pilot_chunk_size(task, execution.workers, replicates),
             "engine": execution.engine, "workers": execution.workers, "scheduler": execution.scheduler,
-            "command": sys.argv,
+            "command": list(job.command),
             **environment(),
         }
 

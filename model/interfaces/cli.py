@@ -320,7 +320,7 @@ def validate(args: argparse.Namespace) -> int:
     folder = _folder(args)
     output = Output(args.out or RESULTS / folder.resolve().name, args.fresh, args.quiet)
     result = validate_folder(folder, output, execution(args), seed=args.seed, replications=args.runs,
-                             overrides=args.overrides)
+                             overrides=args.overrides, command=("run.py", *args.argv))
     if not args.quiet:
         print(render_folder(result.table, result.summaries))
         print(f"\nwrote {result.root}/: validation.parquet (.csv), validation-cases.parquet (.csv), "
@@ -353,10 +353,13 @@ def show(args: argparse.Namespace) -> int:
 def load(args: argparse.Namespace, extra: list[str] = (), ranges: dict | None = None) -> Scenario:
     """The scenario with --set, --runs and --seed applied (flags complete the file)."""
     overrides = list(args.overrides)
-    if getattr(args, "runs", None):
-        overrides.append(f"run.replications={args.runs}")
-    if getattr(args, "seed", None) is not None:
-        overrides.append(f"run.seed={args.seed}")
+    for flag, path, value in (("--runs", "run.replications", getattr(args, "runs", None)),
+                              ("--seed", "run.seed", getattr(args, "seed", None))):
+        if value is None:
+            continue
+        if any(item.split("=", 1)[0].strip() == path for item in args.overrides):
+            raise ScenarioError(f"{args.scenario}: --set {path} and {flag} both set {path}; give one of them.")
+        overrides.append(f"{path}={value}")
     return load_scenario(_file(args.scenario), [*overrides, *extra], ranges)
 
 
@@ -397,7 +400,8 @@ def prepared(args: argparse.Namespace, scenario: Scenario, default_out: Path) ->
     if source == "entropy" and getattr(args, "shard", None):
         raise ScenarioError(f"{args.scenario}: --shard needs a fixed seed shared by all shards: add --seed S "
                             "(or set run.seed in the scenario).")
-    return Job(scenario, seed, source, args.scenario), Output(out, args.fresh, args.quiet), execution(args)
+    job = Job(scenario, seed, source, args.scenario, ("run.py", *args.argv))
+    return job, Output(out, args.fresh, args.quiet), execution(args)
 
 
 def with_default_command(argv: list[str]) -> list[str]:
@@ -418,12 +422,13 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = parser().parse_args(with_default_command(argv))
+        args.argv = argv
         if args.command is None:
             parser().print_help()
             return 2
         return args.handler(args)
     except (UsageError, ScenarioError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(bounded(f"error: {exc}"), file=sys.stderr)
         return 2
     except OSError as exc:  # e.g. an --out folder that cannot be written
         print(f"error: {exc.filename or ''}: {exc.strerror or exc}. Check the path and its permissions "
@@ -437,6 +442,12 @@ def main(argv: list[str] | None = None) -> int:
               "are saved; run the same command again to resume, with fewer --workers if memory is short.",
               file=sys.stderr)
         return 1
+
+
+def bounded(message: str, width: int = 400) -> str:
+    """Every line of a message at most `width` characters: whatever a message echoes of the input
+    (argparse quotes the arguments it refuses), it stays readable."""
+    return "\n".join(line if len(line) <= width else line[:width - 3] + "..." for line in message.splitlines())
 
 
 def entry_point() -> None:

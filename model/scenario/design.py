@@ -98,7 +98,7 @@ def _check_parameters(raw: dict, sweep: Sweep, source: str) -> set[str]:
     Returns the paths that hold whole numbers (swept values are rounded for those)."""
     integer = set()
     for path, rng in sweep.parameters.items():
-        where = f"{source}: sweep.parameters.{path}"
+        where = f"{source}: sweep.parameters.{path if len(path) <= 120 else path[:58] + '...' + path[-58:]}"
         if path.split(".")[0] in NOT_SWEPT:
             raise ScenarioError(f"{where}: {path.split('.')[0]} is not a model input (the sweep sets seeds and "
                                 "replications itself); sweep members.*, member_defaults.*, blocs.*, protocol.*, "

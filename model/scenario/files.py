@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
-import reprlib
+import re
 from collections import OrderedDict
 from importlib import resources
 from pathlib import Path
@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from .schema import MISSING_PER_ISSUE, Scenario, ScenarioError, listing
+from .schema import MISSING_PER_ISSUE, Scenario, ScenarioError, listing, shown
 
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~10x faster
 
@@ -55,7 +55,7 @@ def load_scenario(path: str | Path = BASELINE, overrides: list[str] | tuple[str,
             raw["sweep"] = block | {"parameters": sweep}
         for item in overrides:
             apply_override(raw, item, path)
-        scenario = validate(raw, path, chain, overrides=[*overrides, *(f"--sweep {k}" for k in sweep or ())])
+        scenario = validate(raw, path, chain, overrides=[*(f"--sweep {k}" for k in sweep or ()), *overrides])
     _RECENT.put(key, [f for f, _ in chain], scenario)
     return scenario
 
@@ -120,85 +120,95 @@ class UniqueKeyLoader(YAML_LOADER):
             if isinstance(key, list | dict):
                 continue  # unhashable; the constructor reports it
             if key in seen:
-                raise ScenarioError(f"{_shown(key)} is given twice, on lines {seen[key] + 1} and "
+                raise ScenarioError(f"{shown(key)} is given twice, on lines {seen[key] + 1} and "
                                     f"{key_node.start_mark.line + 1}; keep one (YAML would silently use the last).")
             seen[key] = key_node.start_mark.line
         return super().construct_mapping(node, deep)
 
 
-def _read_yaml(path: Path, shown: str) -> dict:
-    """One scenario file as data; every problem a ScenarioError naming the file as `shown`."""
+def _read_yaml(path: Path, label: str) -> dict:
+    """One scenario file as data; every problem a ScenarioError naming the file as `label`."""
     if path.is_dir():
-        raise ScenarioError(f"{shown}: is a folder, not a scenario file; give a .yaml file (or run "
-                            f"`python run.py validate {shown}` for a folder of scenarios).")
+        raise ScenarioError(f"{label}: is a folder, not a scenario file; give a .yaml file (or run "
+                            f"`python run.py validate {label}` for a folder of scenarios).")
     if not path.is_file():
-        raise ScenarioError(f"{shown}: file not found. Give the path of a scenario YAML file, "
+        raise ScenarioError(f"{label}: file not found. Give the path of a scenario YAML file, "
                             f"e.g. scenarios/baseline.yaml.")
     if path.suffix.lower() not in (".yaml", ".yml"):
-        raise ScenarioError(f"{shown}: not a scenario file; scenario files end in .yaml or .yml.")
+        raise ScenarioError(f"{label}: not a scenario file; scenario files end in .yaml or .yml.")
     if path.stat().st_size > MAX_BYTES:
-        raise ScenarioError(f"{shown}: {path.stat().st_size:,} bytes; a scenario file has at most "
+        raise ScenarioError(f"{label}: {path.stat().st_size:,} bytes; a scenario file has at most "
                             f"{MAX_BYTES:,} (is this the right file?).")
     data = path.read_bytes()
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ScenarioError(f"{shown}: not UTF-8 text (byte 0x{data[exc.start]:02x} at position {exc.start}); "
+        raise ScenarioError(f"{label}: not UTF-8 text (byte 0x{data[exc.start]:02x} at position {exc.start}); "
                             "save the file as UTF-8.") from None
     try:
         loaded = yaml.load(text, Loader=UniqueKeyLoader)
     except ScenarioError as exc:
-        raise ScenarioError(f"{shown}: {exc}") from None
+        raise ScenarioError(f"{label}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(exc, "problem", None) or "not valid YAML"
-        raise ScenarioError(f"{shown}{where}: YAML syntax error: {_shown(problem)}. Fix the YAML at that line.") from None
+        raise ScenarioError(f"{label}{where}: YAML syntax error: {shown(problem)}. Fix the YAML at that line.") from None
     except RecursionError:
-        raise ScenarioError(f"{shown}: nested too deeply to be a scenario.") from None
+        raise ScenarioError(f"{label}: nested too deeply to be a scenario.") from None
+    except ValueError:  # e.g. an integer of more digits than Python converts (4300)
+        line = next((i + 1 for i, row in enumerate(text.splitlines()) if re.search(r"\d{4000}", row)), None)
+        where = f" (line {line})" if line else ""
+        raise ScenarioError(f"{label}{where}: a number with thousands of digits; a scenario's numbers are short.") \
+            from None
     if not isinstance(loaded, dict):
-        raise ScenarioError(f"{shown}: not a scenario: the top level must be a mapping of keys "
+        raise ScenarioError(f"{label}: not a scenario: the top level must be a mapping of keys "
                             "(name, issues, members, ...).")
-    if _expanded_size(loaded, MAX_VALUES) > MAX_VALUES:
-        raise ScenarioError(f"{shown}: expands to more than {MAX_VALUES:,} values (YAML anchors and aliases "
-                            "repeat what they point at); a scenario needs far fewer.")
+    _check_size(loaded, label)
     return loaded
 
 
-def _expanded_size(data: Any, limit: int) -> int:
-    """How many values `data` holds with every alias expanded, counting up to just past `limit`."""
-    count, stack = 0, [data]
-    while stack and count <= limit:
-        node = stack.pop()
+MAX_DEPTH = 20  # a scenario nests a handful of levels (members.POL.ideal.ukraine.mode)
+
+
+def _check_size(data: Any, shown: str) -> None:
+    """Refuse data that expands to more than MAX_VALUES values (aliases counted each time they are
+    used) or nests deeper than MAX_DEPTH, before anything walks it recursively."""
+    count, stack = 0, [(data, 0)]
+    while stack:
+        node, depth = stack.pop()
         count += 1
+        if count > MAX_VALUES:
+            raise ScenarioError(f"{shown}: expands to more than {MAX_VALUES:,} values (YAML anchors and aliases "
+                                "repeat what they point at); a scenario needs far fewer.")
+        if depth > MAX_DEPTH:
+            raise ScenarioError(f"{shown}: nested more than {MAX_DEPTH} levels deep; a scenario needs a handful.")
         if isinstance(node, dict):
-            stack.extend(node.keys())
-            stack.extend(node.values())
+            stack.extend((child, depth + 1) for pair in node.items() for child in pair)
         elif isinstance(node, list):
-            stack.extend(node)
-    return count
+            stack.extend((child, depth + 1) for child in node)
 
 
-def _read_with_extends(path: Path, chain: list[tuple[Path, dict]], shown: str | None = None) -> dict:
+def _read_with_extends(path: Path, chain: list[tuple[Path, dict]], label: str | None = None) -> dict:
     """The file merged over its `extends` ancestors; `chain` collects (file, its own data), child
-    first. `shown` is how messages name the file (the path as the user gave it)."""
-    shown = shown or str(path)
+    first. `label` is how messages name the file (the path as the user gave it)."""
+    label = label or str(path)
     resolved = path.resolve() if path.exists() else path
     if resolved in [f for f, _ in chain]:
-        raise ScenarioError(f"{shown}: extends: circular chain "
+        raise ScenarioError(f"{label}: extends: circular chain "
                             f"{' -> '.join(str(f) for f, _ in chain)} -> {resolved}.")
-    data = _read_yaml(path, shown)
+    data = _read_yaml(path, label)
     chain.append((resolved, copy.deepcopy(data)))
     parent = data.pop("extends", None)
     if parent is None:
         return data
     if not isinstance(parent, str) or not parent.strip():
-        raise ScenarioError(f"{shown}: extends: must be the path of another scenario file (.yaml), relative to "
-                            f"this one, e.g. extends: ../baseline.yaml; got {_shown(parent)}.")
+        raise ScenarioError(f"{label}: extends: must be the path of another scenario file (.yaml), relative to "
+                            f"this one, e.g. extends: ../baseline.yaml; got {shown(parent)}.")
     target = path.parent / parent
     if target.suffix.lower() not in (".yaml", ".yml") or not target.is_file():
         problem = "no such file" if not target.exists() else "not a scenario file (.yaml or .yml)"
-        raise ScenarioError(f"{shown}: extends: {_shown(parent)}: {problem}; extends names another scenario "
+        raise ScenarioError(f"{label}: extends: {shown(parent)}: {problem}; extends names another scenario "
                             "file, relative to this one, e.g. extends: ../baseline.yaml.")
     return deep_merge(_read_with_extends(target, chain, _display(target)), data)
 
@@ -229,13 +239,14 @@ KEYED_COLLECTIONS = {"members": "member", "issues": "issue", "blocs": "bloc"}
 def apply_override(raw: dict, item: str, source: str | Path = "--set") -> None:
     """Apply one `path=value` (value parsed as YAML) in place."""
     if "=" not in item:
-        raise ScenarioError(f"--set {item!r}: expected PATH=VALUE, e.g. --set protocol.rounds=10 "
+        raise ScenarioError(f"--set {shown(item)}: expected PATH=VALUE, e.g. --set protocol.rounds=10 "
                             f"or --set members.POL.ideal.ukraine=80.")
     dotted, text = item.split("=", 1)
     try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        raise ScenarioError(f"--set {item!r}: the value {text!r} is not valid YAML.") from None
+        value = yaml.load(text, Loader=UniqueKeyLoader)
+    except (yaml.YAMLError, ScenarioError, RecursionError, ValueError):
+        raise ScenarioError(f"--set {shown(item)}: the value {shown(text)} is not valid YAML.") from None
+    _check_size(value, f"--set {shown(item)}")
     set_path(raw, dotted.strip(), value, source)
 
 
@@ -246,8 +257,9 @@ def set_path(raw: dict, dotted: str, value: Any, source: str | Path = "--set", w
     would otherwise become a half-specified new entry. `what` names the setting in messages
     (`--set` or the sweep parameter)."""
     keys = dotted.split(".")
+    dotted = _cut(dotted)  # as messages show it
     if not all(keys):
-        raise ScenarioError(f"{source}: {what} {dotted}: empty key in path {dotted!r}.")
+        raise ScenarioError(f"{source}: {what} {dotted}: empty key in path '{dotted}'.")
     if len(keys) == 1 and keys[0] in KEYED_COLLECTIONS:
         raise ScenarioError(f"{source}: {what} {dotted}: set a path inside {keys[0]} "
                             f"(e.g. {keys[0]}.<id>.<key>), not the whole collection.")
@@ -256,17 +268,17 @@ def set_path(raw: dict, dotted: str, value: Any, source: str | Path = "--set", w
         child = node.get(key) if isinstance(node, dict) else None
         if depth == 1 and keys[0] in KEYED_COLLECTIONS and child is None:
             kind = KEYED_COLLECTIONS[keys[0]]
-            raise ScenarioError(f"{source}: {what} {dotted}: unknown {kind} {key!r}; "
+            raise ScenarioError(f"{source}: {what} {dotted}: unknown {kind} {shown(key)}; "
                                 f"known: {listing(node)}.")
         if child is None:
             child = node[key] = {}
         if not isinstance(child, dict):
             # a scalar ideal point can be refined into a distribution only by replacing it whole
-            raise ScenarioError(f"{source}: {what} {dotted}: {'.'.join(keys[:depth + 1])} holds a value, "
+            raise ScenarioError(f"{source}: {what} {dotted}: {shown('.'.join(keys[:depth + 1]))[1:-1]} holds a value, "
                                 f"not a mapping; set that path itself.")
         node = child
     if keys[0] in KEYED_COLLECTIONS and len(keys) == 2 and keys[1] not in node:
-        raise ScenarioError(f"{source}: {what} {dotted}: unknown {KEYED_COLLECTIONS[keys[0]]} {keys[1]!r}; "
+        raise ScenarioError(f"{source}: {what} {dotted}: unknown {KEYED_COLLECTIONS[keys[0]]} {shown(keys[1])}; "
                             f"known: {listing(node)}.")
     node[keys[-1]] = value
 
@@ -317,7 +329,7 @@ def _problems(errors: list[dict]) -> list[tuple[str, str]]:
                                 for line in text.splitlines())
                 continue
         else:
-            text = f"{err['msg']} (got {_shown(err.get('input'))})"
+            text = f"{err['msg']} (got {shown(err.get('input'))})"
         if "ideal" in loc and kind in ("union_tag_invalid", "float_type", "model_type"):
             text += "; an ideal point is a number from 0 to 100 or {dist: uniform|pert|truncnormal, ...}"
         problems.append((where, text))
@@ -327,7 +339,7 @@ def _problems(errors: list[dict]) -> list[tuple[str, str]]:
 def _describe(problems: list[tuple[str, str]], path: str | Path, chain: list[tuple[Path, dict]],
               overrides: list[str]) -> str:
     """One line per problem: the file (or override) that set the key, the key path, the text."""
-    lines = [f"{_origin(where, path, chain, overrides)}: {where or '(top level)'}: {text}" for where, text in problems]
+    lines = [f"{_origin(where, path, chain, overrides)}: {_cut(where) or '(top level)'}: {text}" for where, text in problems]
     return "\n".join(lines[:12]) + (f"\n... and {len(lines) - 12} more" if len(lines) > 12 else "")
 
 
@@ -339,21 +351,28 @@ def _origin(where: str, path: str | Path, chain: list[tuple[Path, dict]], overri
         swept = item.startswith("--sweep ")
         target = ["sweep", "parameters", *item[8:].split(".")] if swept else item.split("=", 1)[0].strip().split(".")
         if keys and keys[:len(target)] == target[:len(keys)]:
-            return f"{path}: {item}" if swept else f"{path}: --set {item}"
+            return f"{path}: {_cut(item)}" if swept else f"{path}: --set {_cut(item)}"
     for depth in range(len(keys), 0, -1):
         for i, (file, data) in enumerate(chain):
-            if value_at(data, ".".join(keys[:depth])) is not None:
+            if _holds(data, keys[:depth]):
                 return str(path) if i == 0 else _display(file)
     return str(path)
 
 
-def _shown(value: Any, width: int = 80) -> str:
-    """`value` as a message may echo it: a bounded repr, at most `width` characters."""
-    text = _REPR.repr(value)
-    return text if len(text) <= width else text[:width - 3] + "..."
+def _cut(text: str, width: int = 120) -> str:
+    """A key path or an override as a message shows it: at most `width` characters."""
+    return text if len(text) <= width else text[:width // 2 - 2] + "..." + text[-(width // 2 - 2):]
 
 
-_REPR = reprlib.Repr(maxlevel=2, maxdict=4, maxlist=4, maxtuple=4, maxset=4, maxstring=70, maxother=70)
+def _holds(data: Any, keys: list[str]) -> bool:
+    """Whether the plain data has the key path (also where its value is null)."""
+    for key in keys:
+        if not isinstance(data, dict) or key not in data:
+            return False
+        data = data[key]
+    return True
+
+
 
 
 def _drop_other_union_branches(errors: list[dict]) -> list[dict]:
@@ -367,8 +386,9 @@ def _drop_other_union_branches(errors: list[dict]) -> list[dict]:
 
 
 def _is_union_tag(part: Any) -> bool:
-    return isinstance(part, str) and (part in {"uniform", "pert", "truncnormal"}
-                                      or part.startswith(("float", "constrained-float", "tagged-union")))
+    """A branch label pydantic adds to the path of a union member (not a key of the file)."""
+    return isinstance(part, str) and (part in {"uniform", "pert", "truncnormal"} or part.startswith(
+        ("float", "constrained-float", "tagged-union", "function-after[", "function-before[", "function-wrap[")))
 
 
 def resolved_yaml(scenario: Scenario) -> str:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import reprlib
 from functools import cached_property
-from typing import Annotated, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
@@ -275,7 +276,7 @@ class Sweep(Strict):
 class Scenario(Strict):
     """A validated scenario. Members and issues keep the file's order."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Annotated[Literal[1], BeforeValidator(_not_a_boolean)] = SCHEMA_VERSION
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]  # also the output folder's name
     title: str = ""
     description: str = ""
@@ -301,7 +302,7 @@ class Scenario(Strict):
         for code, m in self.members.items():
             where = f"members.{code}"
             if m.bloc not in self.blocs:
-                problems.append((f"{where}.bloc", f"unknown bloc {m.bloc!r}; known: {listing(self.blocs)}"))
+                problems.append((f"{where}.bloc", f"unknown bloc {shown(m.bloc)}; known: {listing(self.blocs)}"))
             for field in ("ideal", "salience"):
                 given = set(getattr(m, field))
                 for missing in sorted(issues - given):
@@ -325,7 +326,7 @@ class Scenario(Strict):
                     problems.append((f"observed.{field}.{issue}", f"unknown issue; known: {listing(self.issues)}"))
             for code in self.observed.holdouts:
                 if code not in self.members:
-                    problems.append(("observed.holdouts", f"unknown member {code!r}; known: {listing(self.members)}"))
+                    problems.append(("observed.holdouts", f"unknown member {shown(code)}; known: {listing(self.members)}"))
         if problems:
             raise ValueError("\n".join(f"{path}: {text}" for path, text in problems))
         return self
@@ -343,6 +344,16 @@ class Scenario(Strict):
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def shown(value: Any, width: int = 80) -> str:
+    """`value` as a message may echo it: a bounded repr of at most `width` characters."""
+    text = _REPR.repr(value)
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+_REPR = reprlib.Repr(maxlevel=2, maxdict=4, maxlist=4, maxtuple=4, maxset=4, maxstring=70, maxother=70)
+
+
 def listing(keys) -> str:
-    keys = list(keys)
+    """Known keys for a message: at most 40, each cut to 30 characters."""
+    keys = [k if len(k) <= 30 else k[:27] + "..." for k in map(str, keys)]
     return ", ".join(keys) if len(keys) <= 40 else ", ".join(keys[:40]) + ", ..."
