@@ -15,13 +15,14 @@ from pathlib import Path
 
 
 def job_args(scenario, root: Path, workers: int = 1, engine: str = "ensemble", chunk_size: int | None = None,
-             seed: int | None = None):
+             seed: int | None = None, scheduler: str | None = None):
     """(Job, Output, Execution) for `run_batch` / `run_sweep`: the scenario under its own seed (or
-    `seed`), a quiet output folder at `root`, and how to execute (chunk_size None: the timed pilot)."""
+    `seed`), a quiet output folder at `root`, and how to execute (chunk_size None: the timed pilot;
+    scheduler None: the local process pool)."""
     from model.experiments.job import Execution, Job, Output
 
     return (Job(scenario, scenario.run.seed if seed is None else seed), Output(root, quiet=True),
-            Execution(workers=workers, engine=engine, chunk_size=chunk_size))
+            Execution(workers=workers, engine=engine, scheduler=scheduler, chunk_size=chunk_size))
 
 
 def timed(fn) -> float:
@@ -107,7 +108,7 @@ def env_vars_after_import() -> None:
         os.environ[var] = "1"
 
 
-INITIALIZERS = {"threadpool_limits(1) (new)": "new", "env vars after import (old)": "old"}
+INITIALIZERS = {"single_threaded_worker (new)": "new", "env vars after import (old)": "old"}
 
 
 @contextlib.contextmanager
@@ -126,19 +127,40 @@ def pool_initializer(which: str):
         batch.single_threaded_worker = new
 
 
-def blas_threads() -> list[int]:
-    """Worker task: the thread count of every BLAS pool loaded in this process, read after numpy
-    is imported (so the libraries are loaded)."""
+def thread_cpu_seconds() -> dict[int, float]:
+    """CPU seconds (user + system) of each thread of this process, from /proc (Linux)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    seconds = {}
+    for task in Path("/proc/self/task").iterdir():
+        fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        seconds[int(task.name)] = (int(fields[11]) + int(fields[12])) / tick
+    return seconds
+
+
+def blas_in_worker(runs: int) -> dict:
+    """Worker task: play `runs` baseline replications with the parameters built here, as a sweep
+    worker builds each point's (so SciPy, and the BLAS library it brings, load after the pool
+    initializer ran); then each BLAS library's threads (threadpoolctl, read after numpy is
+    imported) and the CPU seconds the process's other threads (BLAS helpers among them) used."""
     import numpy  # noqa: F401
     from threadpoolctl import threadpool_info
 
-    return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+    from model.negotiation.engines import run_chunk
+    from model.scenario.files import load_scenario
+
+    before = thread_cpu_seconds()
+    run_chunk(load_scenario(), 1, 0, runs)
+    after = thread_cpu_seconds()
+    helpers = sum(after[t] - before.get(t, 0.0) for t in after if t != os.getpid())
+    return {"pid": os.getpid(), "helper_cpu": helpers, "main_cpu": after[os.getpid()] - before[os.getpid()],
+            "blas": {Path(pool["filepath"]).parent.name: pool["num_threads"]
+                     for pool in threadpool_info() if pool["user_api"] == "blas"}}
 
 
-def worker_blas_threads(which: str, workers: int = 2) -> list[list[int]]:
-    """BLAS threads reported by each of `workers` tasks on the local process pool started as
-    `batch.run_tasks` starts it, with the `which` initializer."""
+def worker_blas(which: str, runs: int = 20_000, workers: int = 2) -> list[dict]:
+    """`blas_in_worker` as tasks on the local process pool started as `batch.run_tasks` starts it,
+    with the `which` initializer."""
     from model.experiments.batch import run_tasks
 
     with pool_initializer(which):
-        return [threads for _, threads in run_tasks([(i, blas_threads, ()) for i in range(workers)], workers)]
+        return [found for _, found in run_tasks([(i, blas_in_worker, (runs,)) for i in range(workers)], workers)]

@@ -1,4 +1,7 @@
-"""Dask: a real `dask scheduler` and `dask worker` on 127.0.0.1 give the same tables as serial runs."""
+"""Dask: a real `dask scheduler` and `dask worker` on 127.0.0.1 give the same tables as serial runs.
+
+The scheduler and workers are processes of their own (what is tested); the commands run in this
+process (`cli`, `run_sweep`)."""
 
 from __future__ import annotations
 
@@ -10,13 +13,21 @@ import time
 import pandas as pd
 import pytest
 
+from model.experiments.job import Execution, Job, Output
 from model.experiments.sweep import run_sweep
 from model.scenario.files import load_scenario
 
-from .conftest import DATA, REPO, TINY
-from .test_sweep import runs_of
+from .conftest import DATA, REPO, TINY, cli
+from .test_sweep import part_keys, runs_of
 
 pytest.importorskip("distributed", reason="the [cluster] extra is not installed")
+
+
+@pytest.fixture(autouse=True)
+def no_figures(monkeypatch):
+    """The runs here skip their figures (seconds each; tests/test_plots.py and test_sweep_plots.py check them)."""
+    monkeypatch.setattr("model.experiments.sweep.save_sweep_figures", lambda *args, **options: [])
+    monkeypatch.setattr("model.experiments.runner.save_figures", lambda *args, **options: [])
 
 
 @pytest.fixture(scope="module")
@@ -49,27 +60,31 @@ def scheduler(tmp_path_factory):
 
 
 def test_sweep_on_dask_equals_serial(scheduler, tmp_path):
-    scenario = load_scenario(DATA / "tiny-sweep.yaml")
-    serial = run_sweep(scenario, 5, tmp_path / "serial", workers=1, quiet=True)
-    dask = run_sweep(scenario, 5, tmp_path / "dask", workers=2, quiet=True, scheduler=scheduler)
-    assert dask.complete
+    job = Job(load_scenario(DATA / "tiny-sweep.yaml"), 5)
+    serial = run_sweep(job, Output(tmp_path / "serial", quiet=True), Execution(workers=1, chunk_size=50))
+    dask = run_sweep(job, Output(tmp_path / "dask", quiet=True),
+                     Execution(workers=2, scheduler=scheduler, chunk_size=50))  # 11 chunks over 2 workers
+    assert dask.complete and part_keys(tmp_path / "dask") == set(range(0, 540, 50))
     pd.testing.assert_frame_equal(runs_of(serial.folder.root), runs_of(dask.folder.root))
     pd.testing.assert_frame_equal(pd.read_parquet(serial.folder.root / "points.parquet"),
                                   pd.read_parquet(dask.folder.root / "points.parquet"))
-    assert json.loads((dask.folder.root / "manifest.json").read_text())["scheduler"] == scheduler
+    manifest = json.loads((dask.folder.root / "manifest.json").read_text())
+    assert manifest["scheduler"] == scheduler and manifest["chunk_size"] == 50
 
 
 def test_main_job_on_dask_from_the_command_line_equals_serial(scheduler, tmp_path):
-    common = [str(REPO / "run.py"), str(TINY), "--runs", "500", "--seed", "3", "--engine", "mesa", "--quiet"]
-    for name, extra in (("serial", ["--workers", "1"]), ("dask", ["--workers", "2", "--scheduler", scheduler])):
-        done = subprocess.run([sys.executable, *common, "--out", str(tmp_path / name), *extra], cwd=REPO,
-                              capture_output=True, text=True, timeout=600)
+    common = [str(TINY), "--runs", "500", "--seed", "3", "--chunk-size", "100", "--quiet"]
+    for name, extra in (("serial", ["--workers", "1"]), ("dask", ["--scheduler", scheduler])):
+        done = cli(*common, "--out", str(tmp_path / name), *extra)
         assert done.returncode == 0, done.stderr
+    manifest = json.loads((tmp_path / "dask" / "manifest.json").read_text())
+    assert manifest["scheduler"] == scheduler and manifest["workers"] == 2  # the cluster's two worker threads
+    assert len(list((tmp_path / "dask" / "parts").glob("part-*.parquet"))) == 5
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "serial" / "replications.parquet"),
                                   pd.read_parquet(tmp_path / "dask" / "replications.parquet"))
 
 
-def test_unreachable_scheduler_is_a_clear_error(tmp_path):
-    done = subprocess.run([sys.executable, str(REPO / "run.py"), str(TINY), "--quiet", "--out", str(tmp_path / "x"),
-                           "--scheduler", "tcp://127.0.0.1:9"], cwd=REPO, capture_output=True, text=True, timeout=120)
+def test_unreachable_scheduler_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr("model.experiments.cluster.CONNECT_TIMEOUT", "2s")  # refused at once; no need to wait 10 s
+    done = cli(str(TINY), "--quiet", "--out", str(tmp_path / "x"), "--scheduler", "tcp://127.0.0.1:9")
     assert done.returncode == 2 and "cannot reach a Dask scheduler" in done.stderr and "Traceback" not in done.stderr

@@ -10,6 +10,10 @@ import pytest
 import solara
 
 from model.interfaces.dashboard import BASE, DashboardModel, Page, model_params
+from model.negotiation.engines import run_chunk
+from model.negotiation.model import play
+
+from .test_cli import wilson_by_hand
 
 
 @pytest.fixture
@@ -70,13 +74,20 @@ def test_step_advances_the_model_and_redraws_every_panel(dashboard):
 
 def test_steps_to_the_end_show_the_declaration_and_reset_starts_over(dashboard):
     model, rc = dashboard
-    while model.value.running:
-        click(rc, "Step")
+    expected = play(BASE, BASE.run.seed, 0).outcome  # what `replay` shows for this replication
+    assert expected.consensus and expected.side_payments  # replication 0 of the baseline seed agrees (README)
+    for _ in range(expected.rounds_played - 1):  # every click redraws the figures: the last round by a click
+        model.value.step()
+    assert model.value.running
+    click(rc, "Step")
     out, shown = model.value.outcome, texts(rc)
-    assert out.consensus  # replication 0 of the baseline seed agrees (see README)
+    assert not model.value.running and out == expected
+    assert f"Round {expected.rounds_played} of 8" in shown
     assert f"Consensus in round {out.agreement_round}. Declaration:" in shown
     for name, issue in BASE.issues.items():
         assert f"{issue.label}: {out.levels[name]:.1f}, {issue.phrase(out.levels[name])}" in shown
+    payments = " ".join(f"{p.member}:{p.issue}@{p.round}" for p in out.side_payments)
+    assert f"Last holdouts: {' '.join(out.holdouts)}; side payments: {payments}." in shown
     click(rc, "Reset")
     assert model.value.round == 0 and "Round 0 of 8" in texts(rc)
 
@@ -84,8 +95,11 @@ def test_steps_to_the_end_show_the_declaration_and_reset_starts_over(dashboard):
 def test_batch_estimate_shows_consensus_probability_with_an_interval(dashboard):
     model, rc = dashboard
     click(rc, "Run 2000 replications")
-    shown = texts(rc)
-    assert "P(consensus) = " in shown and "Wilson" in shown and "/2000)" in shown
+    seed = model.value.seed
+    k = int(run_chunk(BASE, seed, 0, 2000, engine="ensemble")["consensus"].to_numpy().sum())
+    low, high = wilson_by_hand(k, 2000)
+    assert f"P(consensus) = {k / 2000:.3f} [{low:.3f}, {high:.3f}] ({k}/2000) (95 % Wilson interval), seed {seed}." \
+        in texts(rc)
 
 
 def test_dashboard_model_applies_its_controls_as_scenario_overrides():

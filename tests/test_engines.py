@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from model.experiments.batch import run_chunk
+from model.negotiation.engines import run_chunk
 from model.negotiation.results import to_frame
 from model.scenario.files import load_scenario, validate
 

@@ -7,8 +7,10 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from model.experiments.batch import chunks, execute, run_chunk
+from model.experiments.batch import chunks, execute
+from model.experiments.job import Execution
 from model.negotiation.agents import Chair, MemberState
+from model.negotiation.engines import run_chunk
 from model.negotiation.model import NegotiationModel
 from model.negotiation.params import build_params
 from model.negotiation.results import to_frame
@@ -23,21 +25,41 @@ def test_bare_model_is_the_vilnius_baseline_and_runs():
     assert len(voting) == 31
     assert model.seed == load_scenario().run.seed
     model.run_for(model.params.rounds)
-    assert not model.running and model.outcome.rounds_played <= model.params.rounds
+    out = model.outcome
+    assert not model.running and out.kind == "consensus"  # replication 0 of the baseline seed agrees (README)
+    assert out.rounds_played == out.agreement_round == model.round < model.params.rounds
     frame = model.datacollector.get_model_vars_dataframe()
-    assert len(frame) == model.outcome.rounds_played + 1  # round 0 plus each round played
+    assert len(frame) == out.rounds_played + 1  # round 0 plus each round played
+    assert frame["consensus"].tolist() == [False] * out.rounds_played + [True]
+    row = to_frame(run_chunk(model.scenario_config, model.seed, 0, 1, engine="ensemble")).iloc[0]  # the other engine
+    assert (row["outcome"], row["agreement_round"], list(row["holdouts"])) == (out.kind, out.agreement_round,
+                                                                                out.holdouts)
 
 
 @pytest.mark.parametrize("engine", ["mesa", "ensemble"])
 def test_same_seed_same_table_whatever_the_chunks_and_workers(tiny, engine):
-    whole = to_frame(run_chunk(tiny, 21, 0, 24, engine))
-    pd.testing.assert_frame_equal(whole, to_frame(run_chunk(tiny, 21, 0, 24, engine)))
+    whole = to_frame(run_chunk(tiny, 21, 0, 24, engine=engine))
+    pd.testing.assert_frame_equal(whole, to_frame(run_chunk(tiny, 21, 0, 24, engine=engine)))
     for workers in (1, 2):  # two workers: a real spawn-context process pool
-        done = sorted(execute(tiny, 21, chunks(24, 5), workers, engine), key=lambda item: item[0])
+        todo = chunks(24, 5)
+        assert todo == [(0, 5), (5, 5), (10, 5), (15, 5), (20, 4)]
+        done = sorted(execute(tiny, 21, todo, Execution(workers=workers, engine=engine)), key=lambda item: item[0])
+        assert [first for first, _ in done] == [0, 5, 10, 15, 20]
         pieces = to_frame(pa.concat_tables(table for _, table in done))
         pd.testing.assert_frame_equal(whole, pieces)
-    other_seed = to_frame(run_chunk(tiny, 22, 0, 24))
+    other_seed = to_frame(run_chunk(tiny, 22, 0, 24, engine=engine))
     assert not whole["level_ukraine"].equals(other_seed["level_ukraine"])
+
+
+def test_the_default_engine_is_the_ensemble():
+    import inspect
+
+    from model.negotiation.engines import DEFAULT_ENGINE
+
+    assert DEFAULT_ENGINE == "ensemble" and Execution().engine == "ensemble"
+    assert inspect.signature(run_chunk).parameters["engine"].default == "ensemble"
+    with pytest.raises(ValueError, match="unknown engine 'fast'; known: ensemble, mesa"):
+        run_chunk(load_scenario(), 1, 0, 1, engine="fast")
 
 
 def test_draws_for_a_block_of_replications_equal_draws_one_at_a_time():

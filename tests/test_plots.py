@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import matplotlib.colors as mcolors
 import pytest
 from matplotlib.patches import Rectangle
 
-from model.experiments.batch import run_chunk
+from model.negotiation.engines import run_chunk
 from model.negotiation.model import play
 from model.negotiation.results import to_frame
 from model.outputs import plots
 from model.scenario.files import load_scenario
 
-from .conftest import assert_text_fits
+from .conftest import TINY, assert_text_fits
 
-TINY = Path(__file__).parent / "data" / "tiny.yaml"
 REPLICATIONS = 30
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model.experiments.batch import run_chunk
 from model.negotiation import rules
+from model.negotiation.engines import run_chunk
 from model.negotiation.model import NegotiationModel
 from model.negotiation.params import build_params, influence_matrix
-from model.negotiation.results import to_frame
+from model.negotiation.results import SidePayment, flat_for_csv, to_frame
 
 from .conftest import make_scenario
 
@@ -131,6 +131,22 @@ def test_side_payment_moves_the_payer_to_the_draft_on_its_main_grievance_once():
     assert not again.any()  # a veto is sold at most once
 
 
+@pytest.mark.parametrize("engine", ["mesa", "ensemble"])
+def test_a_sold_veto_is_recorded_as_member_issue_and_round(engine):
+    """TUR objects to the first draft (y: 100 against (50 + 50 + 100) / 3), and with linkage 1 it
+    sells its veto at once: on y, its main grievance, in round 1; the others never sell."""
+    ideals = {"AAA": {"x": 50.0, "y": 50.0}, "BBB": {"x": 50.0, "y": 50.0}, "TUR": {"x": 50.0, "y": 100.0}}
+    scenario = make_scenario(ideals, replications=5, members={"TUR": {"linkage": 1.0}})
+    model = play(scenario)
+    assert model.outcome.side_payments == [SidePayment("TUR", "y", 1)]
+    assert [str(p) for p in model.outcome.side_payments] == ["TUR:y@1"]
+    assert model.state.ideal[0, 2, 1] == pytest.approx(200 / 3, abs=1e-12)  # TUR's ideal moved to the draft
+    table = run_chunk(scenario, 11, 0, 5, engine=engine)
+    assert table["side_payments"].to_pylist() == [[{"member": "TUR", "issue": "y", "round": 1}]] * 5
+    assert table["n_side_payments"].to_pylist() == [1] * 5
+    assert flat_for_csv(table)["side_payments"].to_pylist() == ["TUR:y@1"] * 5
+
+
 def test_drop_contested_keeps_the_issues_nobody_blocks():
     ideals = {"AAA": {"ukraine": 50.0, "spending": 50.0}, "BBB": {"ukraine": 52.0, "spending": 50.0},
               "HUN": {"ukraine": 0.0, "spending": 50.0}}
@@ -146,7 +162,7 @@ def test_drop_contested_keeps_the_issues_nobody_blocks():
 def test_more_concession_never_lowers_consensus_replication_by_replication():
     """Provable with objector pull and linkage off: trajectories do not depend on the votes, and a
     wider acceptable distance with the same noise draws accepts whatever the narrower one did."""
-    base = dict(protocol={"acceptance_noise": 2.0, "rounds": 5}, replications=300)
+    base = {"protocol": {"acceptance_noise": 2.0, "rounds": 5}, "replications": 300}
     ideals = {"AAA": {"x": 20.0, "y": 70.0}, "BBB": {"x": 60.0, "y": 40.0}, "CCC": {"x": 85.0, "y": 55.0}}
     narrow = to_frame(run_chunk(make_scenario(ideals, defaults={"reservation": 12.0}, **base), 4, 0, 300))
     wide = to_frame(run_chunk(make_scenario(ideals, defaults={"reservation": 18.0}, **base), 4, 0, 300))

@@ -1,7 +1,7 @@
 """Sweep figures: which files each design writes, what they state, and that their text stays readable.
 
-The tables are synthetic, in the formats `model.sweep_analysis` writes, so these tests run in a
-second and check the figures alone (tests/test_sweep.py runs the whole pipeline)."""
+The tables are synthetic, in the formats `model.outputs.sweep_stats` writes, so these tests check
+the figures alone, without running a sweep (tests/test_sweep.py runs the whole pipeline)."""
 
 from __future__ import annotations
 

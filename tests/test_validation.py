@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,16 +14,19 @@ import pytest
 import yaml
 
 from model.experiments import calibration
-from model.experiments.batch import run_chunk
 from model.negotiation import rules
+from model.negotiation.engines import run_chunk
 from model.negotiation.params import build_params
 from model.negotiation.results import to_frame
 from model.outputs import validation
-from model.outputs.report import OUTCOME_KNOWN, render, summarize
+from model.outputs.report import render, summarize
+from model.outputs.stats import fmt_share, proportion
+from model.outputs.validation import OUTCOME_KNOWN
 from model.scenario.files import load_scenario, validate
 from model.scenario.schema import ScenarioError
 
 from .conftest import DATA, REPO, TINY, cli, make_scenario
+from .test_cli import assert_refused, wilson_by_hand
 
 KNOWN = DATA / "known"
 HISTORY = sorted((REPO / "scenarios" / "history").glob("*.yaml"))
@@ -62,7 +66,7 @@ def test_baselines_of_a_scenario_use_point_codes_and_voting_members_only():
 @pytest.fixture(scope="module")
 def known_folder(tmp_path_factory):
     out = tmp_path_factory.mktemp("known") / "out"
-    done = cli(str(KNOWN), "--workers", "1", "--out", str(out))
+    done = cli("validate", str(KNOWN), "--workers", "1", "--out", str(out))
     assert done.returncode == 0, done.stderr
     return out, done
 
@@ -73,11 +77,12 @@ def test_validation_table_matches_the_hand_computed_answer(known_folder):
     pd.testing.assert_frame_equal(table, pd.read_csv(out / "validation.csv"), check_dtype=False)
     row = table[(table["scenario"] == "known")].set_index("issue")
     expected = {  # see the header of tests/data/known/known.yaml
-        "a": dict(observed=40, predicted=44, p05=44, p95=44, abs_error=4, compromise=44, compromise_abs_error=4,
-                  weighted_median=40, weighted_median_abs_error=0, plain_mean=160 / 3,
-                  plain_mean_abs_error=160 / 3 - 40),
-        "b": dict(observed=38, predicted=36, p05=36, p95=36, abs_error=2, compromise=36, compromise_abs_error=2,
-                  weighted_median=40, weighted_median_abs_error=2, plain_mean=30, plain_mean_abs_error=8),
+        "a": {"observed": 40, "predicted": 44, "p05": 44, "p95": 44, "abs_error": 4, "compromise": 44,
+              "compromise_abs_error": 4, "weighted_median": 40, "weighted_median_abs_error": 0,
+              "plain_mean": 160 / 3, "plain_mean_abs_error": 160 / 3 - 40},
+        "b": {"observed": 38, "predicted": 36, "p05": 36, "p95": 36, "abs_error": 2, "compromise": 36,
+              "compromise_abs_error": 2, "weighted_median": 40, "weighted_median_abs_error": 2,
+              "plain_mean": 30, "plain_mean_abs_error": 8},
     }
     for issue, values in expected.items():
         for key, value in values.items():
@@ -105,22 +110,50 @@ def test_validation_table_matches_the_hand_computed_answer(known_folder):
 
 
 def test_compare_reports_interval_holdouts_and_never_agreed():
-    s = load_scenario(TINY)
-    df = to_frame(run_chunk(s, 7, 0, 200, "ensemble"))
+    s = load_scenario(TINY)  # observed: 50 on both issues
+    df = to_frame(run_chunk(s, 7, 0, 200, engine="ensemble"))
     summary = summarize(df, s, 7)
     v = summary["validation"]
-    for name, row in v["issues"].items():
-        issue = summary["issues"][name]
-        assert row["predicted"] == issue["mean"] and row["abs_error"] == pytest.approx(abs(issue["mean"] - 50))
-        assert row["inside_90"] == (issue["p05"] <= 50 <= issue["p95"])
-    shares = {h["member"]: h["p"] for h in summary["holdouts"]}
-    assert v["holdouts"]["top_predicted"][0]["p"] == max(shares.values())
+    inside = {}
+    for name, row in v["issues"].items():  # against the runs themselves, not the summary's issue section
+        agreed = df[f"level_{name}"].dropna()
+        assert row["observed"] == 50.0 and row["predicted"] == pytest.approx(agreed.mean(), abs=1e-12)
+        assert row["abs_error"] == pytest.approx(abs(agreed.mean() - 50), abs=1e-12)
+        inside[name] = row["inside_90"]
+        assert inside[name] == (agreed.quantile(0.05) <= 50 <= agreed.quantile(0.95))
+    assert all(inside.values())
+    far = summarize(df, load_scenario(TINY, ["observed.levels.ukraine=1"]), 7)["validation"]["issues"]["ukraine"]
+    low = df["level_ukraine"].dropna()
+    assert far["inside_90"] is False and low.quantile(0.05) > 1  # the other way too: the check has teeth
+    assert far["abs_error"] == pytest.approx(low.mean() - 1, abs=1e-12)
+    counts = {code: sum(code in list(h) for h in df["holdouts"]) for code in s.members}
+    top = max(counts, key=counts.get)
+    assert v["holdouts"]["top_predicted"][0] == {"member": top, "p": counts[top] / 200}
     assert "Validation against the observed outcome" in render(summary)
     never = df.assign(level_spending=np.nan, agreed_spending=False)
     v2 = summarize(never, s, 7)["validation"]
     assert v2["issues"]["spending"]["predicted"] is None and v2["issues"]["spending"]["abs_error"] is None
     assert v2["mae"]["model"] == pytest.approx(v2["issues"]["ukraine"]["abs_error"])
     assert "never agreed" in render(summarize(never, s, 7))
+
+
+@pytest.mark.parametrize("k, n, published", [  # Newcombe (1998), Stat Med 17:857, table I, method 3
+    (81, 263, (0.2553, 0.3662)), (15, 148, (0.0624, 0.1605)), (0, 20, (0.0, 0.1611)), (1, 29, (0.0061, 0.1718)),
+])
+def test_shares_carry_the_published_wilson_interval(k, n, published):
+    share = proportion(k, n)
+    assert (share["k"], share["n"], share["p"], share["method"]) == (k, n, k / n, "wilson")
+    assert share["ci95"] == pytest.approx(published, abs=5e-5)
+    assert share["ci95"] == pytest.approx(wilson_by_hand(k, n), abs=1e-12)
+
+
+def test_share_edges_and_the_printed_form():
+    for k, n in ((0, 10), (10, 10), (1, 1), (3, 10)):
+        assert proportion(k, n)["ci95"] == pytest.approx(wilson_by_hand(k, n), abs=1e-12), (k, n)
+    assert proportion(10, 10)["ci95"][1] == 1.0 and proportion(0, 10)["ci95"][0] == 0.0
+    assert proportion(0, 0) == {"k": 0, "n": 0, "p": None, "ci95": [None, None], "method": "wilson"}
+    assert fmt_share(proportion(1748, 2000)) == "0.874 [0.859, 0.888] (1748/2000)"
+    assert fmt_share(proportion(0, 0)) == "n/a (0 runs)"
 
 
 def test_holdout_scores():
@@ -135,14 +168,21 @@ def test_each_historical_scenario_loads_runs_and_validates(path):
     s = load_scenario(path)
     assert s.observed is not None and set(s.observed.levels) == set(s.issues)
     assert s.observed.consensus and s.observed.late and s.observed.holdouts and s.run.seed is not None
-    df = to_frame(run_chunk(s, s.run.seed, 0, 60, "ensemble"))
+    df = to_frame(run_chunk(s, s.run.seed, 0, 60, engine="ensemble"))
     v = summarize(df, s, s.run.seed)["validation"]
-    assert set(v["issues"]) == set(s.issues)
-    for row in v["issues"].values():
-        assert row["predicted"] is not None and 0 <= row["p05"] <= row["predicted"] <= row["p95"] <= 100
+    assert list(v["issues"]) == list(s.issues)
+    base = validation.baselines(s)
+    errors = []
+    for name, row in v["issues"].items():
+        agreed = df[f"level_{name}"].dropna()
+        assert len(agreed) > 0 and row["predicted"] == pytest.approx(agreed.mean(), abs=1e-12), name
+        assert row["observed"] == s.observed.levels[name]
+        assert row["abs_error"] == pytest.approx(abs(agreed.mean() - s.observed.levels[name]), abs=1e-12)
         for b in validation.BASELINES:
-            assert 0 <= row[b] <= 100
-    assert v["mae"]["model"] is not None
+            assert row[b] == base[b][name] and row[f"{b}_abs_error"] == pytest.approx(
+                abs(base[b][name] - s.observed.levels[name]), abs=1e-12)
+        errors.append(row["abs_error"])
+    assert v["mae"]["model"] == pytest.approx(np.mean(errors), abs=1e-12)
 
 
 # ---------------------------------------------------------------- observed-block errors
@@ -167,27 +207,35 @@ def test_observed_block_errors_name_the_key(change, expected):
     assert expected in str(err.value) and str(err.value).startswith("known.yaml: ")
 
 
-def test_folder_errors_exit_2_naming_file_and_key(tmp_path):
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    done = cli(str(empty), "--quiet")
-    assert done.returncode == 2 and f"{empty}: no scenario files" in done.stderr and "Traceback" not in done.stderr
-    unobserved = tmp_path / "unobserved"
-    unobserved.mkdir()
+def _bad_folder(tmp_path, kind: str):
+    """(folder, what the message must name) for one kind of unusable validation folder."""
+    folder = tmp_path / kind
+    folder.mkdir()
     raw = _known_raw()
-    del raw["observed"]
-    (unobserved / "plain.yaml").write_text(yaml.safe_dump(raw))
-    done = cli(str(unobserved), "--quiet")
-    assert done.returncode == 2 and "plain.yaml: observed: missing" in done.stderr
-    bad = tmp_path / "bad"
-    bad.mkdir()
-    raw = _known_raw()
-    raw["observed"]["levels"]["zz"] = 3
-    (bad / "bad.yaml").write_text(yaml.safe_dump(raw))
-    done = cli(str(bad), "--quiet")
-    assert done.returncode == 2 and "bad.yaml: observed.levels.zz: unknown issue" in done.stderr
-    done = cli(str(TINY), "--calibrate", "--quiet")
-    assert done.returncode == 2 and "--calibrate needs a folder" in done.stderr
+    if kind == "empty":
+        return folder, [f"{folder}: no scenario files"]
+    if kind == "unobserved":
+        del raw["observed"]
+        named = [f"{folder / 'case.yaml'}: observed: missing"]
+    elif kind == "unknown_issue":
+        raw["observed"]["levels"]["zz"] = 3
+        named = [f"{folder / 'case.yaml'}: observed.levels.zz: unknown issue"]
+    elif kind == "no_levels":
+        raw["observed"]["levels"] = {}
+        named = [f"{folder / 'case.yaml'}: observed.levels: empty"]
+    elif kind == "same_name":
+        (folder / "another.yaml").write_text(yaml.safe_dump(raw))
+        named = [f"{folder / 'case.yaml'}: name: 'known' is also the name of {folder / 'another.yaml'}"]
+    (folder / "case.yaml").write_text(yaml.safe_dump(raw))
+    return folder, named
+
+
+@pytest.mark.parametrize("command", ["validate", "calibrate"])
+@pytest.mark.parametrize("kind", ["empty", "unobserved", "unknown_issue", "no_levels", "same_name"])
+def test_folder_errors_exit_2_naming_file_and_key(tmp_path, command, kind):
+    folder, named = _bad_folder(tmp_path, kind)
+    assert_refused(cli(command, str(folder), "--quiet", "--out", str(tmp_path / "out")), *named)
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_scenario_written_outside_the_team_validates_without_code_change(tmp_path):
@@ -200,10 +248,14 @@ def test_a_scenario_written_outside_the_team_validates_without_code_change(tmp_p
     folder = tmp_path / "theirs"
     folder.mkdir()
     (folder / "example.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False))
-    done = cli(str(folder), "--runs", "50", "--workers", "1", "--out", str(tmp_path / "out"))
+    done = cli("validate", str(folder), "--runs", "50", "--workers", "1", "--quiet", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    table = pd.read_csv(tmp_path / "out" / "validation.csv")
+    out = tmp_path / "results" / "theirs"  # the default folder: results/<folder name>/
+    table = pd.read_csv(out / "validation.csv")
     assert table["issue"].tolist() == ["ukraine", "spending"] and table["abs_error"].notna().all()
+    cases = pd.read_parquet(out / "validation-cases.parquet")
+    assert cases["scenario"].tolist() == [raw["name"]]
+    assert pd.read_parquet(out / raw["name"] / "replications.parquet").shape[0] == 50
 
 
 # ---------------------------------------------------------------- calibration
@@ -253,6 +305,29 @@ def test_calibration_writes_fits_and_leave_one_out(tmp_path, monkeypatch):
     assert "Leave-one-summit-out" in text and "small sample" in text
 
 
+def test_calibrate_command_runs_the_folder_with_its_flags(tmp_path, monkeypatch):
+    """`calibrate FOLDER`: --runs is the screen's size, --seed and --set reach every case, and the
+    report goes to results/<folder>-calibration/ (design and replay shrunk to keep this quick)."""
+    seen = {}
+    real = calibration.calibrate
+
+    def small(cases, out, **flags):
+        seen.update(flags, seeds=[c.seed for c in cases], rounds=[c.scenario({}).protocol.rounds for c in cases])
+        return real(cases, out, **flags, final_runs=20, points=4)
+
+    monkeypatch.setattr(calibration, "calibrate", small)
+    done = cli("calibrate", str(KNOWN), "--runs", "10", "--seed", "3", "--set", "protocol.rounds=5",
+               "--workers", "1", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert seen == {"runs": 10, "workers": 1, "quiet": False, "seeds": [3, 3], "rounds": [5, 5]}
+    out = tmp_path / "results" / "known-calibration"
+    report = json.loads((out / "calibration.json").read_text())
+    assert report["screen_runs"] == 10 and report["seeds"] == {"known": 3, "known-late": 3}
+    assert sorted(p.name for p in out.iterdir()) == ["calibration-finalists.csv", "calibration-screen.csv",
+                                                     "calibration.csv", "calibration.json"]
+    assert "Leave-one-summit-out" in done.stdout and f"wrote {Path('results') / 'known-calibration'}/" in done.stdout
+
+
 def test_calibration_keeps_member_inputs(tmp_path):
     """Calibrated values are defaults: a member's own value (its coded input) is never overridden."""
     raw = copy.deepcopy(_known_raw())
@@ -262,6 +337,6 @@ def test_calibration_keeps_member_inputs(tmp_path):
     folder.mkdir()
     (folder / "z.yaml").write_text(yaml.safe_dump(raw))
     shutil.copy(KNOWN / "known.yaml", folder / "known.yaml")
-    case = [c for c in calibration.load_cases(folder) if c.name == "zed"][0]
+    case = next(c for c in calibration.load_cases(folder) if c.name == "zed")
     s = case.scenario({"member_defaults.concession": 3.0})
     assert s.behaviour("Z").concession == 0.5 and s.behaviour("X").concession == 3.0

@@ -153,18 +153,17 @@ def run_tasks(tasks: list[tuple[Hashable, Callable, tuple]], workers: int, sched
             for key, function, args in itertools.islice(queue, max(0, 2 * slots - len(pending))):
                 pending[pool.submit(function, *args)] = key
 
-        top_up()
-        try:
+        try:  # a lost worker surfaces in a result, or in a submit to the broken pool
+            top_up()
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     key = pending.pop(future)
-                    try:
-                        result = future.result()
-                    except lost as exc:
-                        raise WorkerLost(str(exc)) from exc
+                    result = future.result()
                     top_up()
                     yield key, result
+        except lost as exc:
+            raise WorkerLost(str(exc)) from exc
         finally:
             for future in pending:
                 future.cancel()

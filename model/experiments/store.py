@@ -128,7 +128,7 @@ class OutputFolder:
 
     def check_same(self, old: dict, spec: dict) -> None:
         """Refuse a folder that holds another run, or one by another version, naming what differs."""
-        if old.get("spec_hash") == spec_hash(spec):
+        if old.get("spec") == spec and old.get("spec_hash") == spec_hash(spec):
             return
         before = old.get("spec") or {}
         if before.get("version") != spec.get("version"):

@@ -320,7 +320,7 @@ def validate(args: argparse.Namespace) -> int:
     folder = _folder(args)
     output = Output(args.out or RESULTS / folder.resolve().name, args.fresh, args.quiet)
     result = validate_folder(folder, output, execution(args), seed=args.seed, replications=args.runs,
-                             overrides=args.overrides, command=("run.py", *args.argv))
+                             overrides=args.overrides, command=tuple(args.argv))
     if not args.quiet:
         print(render_folder(result.table, result.summaries))
         print(f"\nwrote {result.root}/: validation.parquet (.csv), validation-cases.parquet (.csv), "
@@ -351,16 +351,11 @@ def show(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- helpers
 def load(args: argparse.Namespace, extra: list[str] = (), ranges: dict | None = None) -> Scenario:
-    """The scenario with --set, --runs and --seed applied (flags complete the file)."""
-    overrides = list(args.overrides)
-    for flag, path, value in (("--runs", "run.replications", getattr(args, "runs", None)),
-                              ("--seed", "run.seed", getattr(args, "seed", None))):
-        if value is None:
-            continue
-        if any(item.split("=", 1)[0].strip() == path for item in args.overrides):
-            raise ScenarioError(f"{args.scenario}: --set {path} and {flag} both set {path}; give one of them.")
-        overrides.append(f"{path}={value}")
-    return load_scenario(_file(args.scenario), [*overrides, *extra], ranges)
+    """The scenario with --set, then the flags (--runs, --seed, the sweep flags) applied: the file
+    and each --set are checked as given, so a flag may complete or replace them, never excuse them."""
+    flags = [f"run.replications={args.runs}"] if getattr(args, "runs", None) else []
+    flags += [f"run.seed={args.seed}"] if getattr(args, "seed", None) is not None else []
+    return load_scenario(_file(args.scenario), list(args.overrides), ranges, [*flags, *extra])
 
 
 def _file(path: str) -> str:
@@ -400,7 +395,7 @@ def prepared(args: argparse.Namespace, scenario: Scenario, default_out: Path) ->
     if source == "entropy" and getattr(args, "shard", None):
         raise ScenarioError(f"{args.scenario}: --shard needs a fixed seed shared by all shards: add --seed S "
                             "(or set run.seed in the scenario).")
-    job = Job(scenario, seed, source, args.scenario, ("run.py", *args.argv))
+    job = Job(scenario, seed, source, args.scenario, tuple(args.argv))
     return job, Output(out, args.fresh, args.quiet), execution(args)
 
 
@@ -419,10 +414,11 @@ def with_default_command(argv: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Parse and run one command; returns the exit code (0, 1 for a lost worker, 2 for bad input,
     130 for Ctrl-C)."""
+    program = sys.argv[0] if argv is None else "run.py"  # for the manifest's record of the command
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = parser().parse_args(with_default_command(argv))
-        args.argv = argv
+        args.argv = [program, *argv]
         if args.command is None:
             parser().print_help()
             return 2

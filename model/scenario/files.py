@@ -32,30 +32,35 @@ BASELINE = packaged("baseline.yaml")
 
 
 def load_scenario(path: str | Path = BASELINE, overrides: list[str] | tuple[str, ...] = (),
-                  sweep: dict[str, dict] | None = None) -> Scenario:
+                  sweep: dict[str, dict] | None = None, flags: list[str] | tuple[str, ...] = ()) -> Scenario:
     """Read, merge `extends`, set `sweep` parameters (path -> {low, high, levels}: they replace the
-    file's sweep parameters), apply `--set path=value` overrides, validate.
+    file's sweep parameters), apply `--set path=value` overrides, then `flags` (the command line's
+    own settings, as path=value: --runs, --seed, the sweep flags), validate.
 
-    The files are validated as written first: an override may complete a file (a key it lacks),
-    never excuse a value it states. Each problem is reported against the file (or the `--set`)
-    that set the key. Remembered while none of the files read has changed: a Scenario is
+    The files are validated as written first, and again with the --set overrides: an override may
+    complete a file (a key it lacks), and a flag an override, never excuse a value either states.
+    Each problem is reported against the file (or the `--set`) that set the key. Remembered while none of the files read has changed: a Scenario is
     immutable, and Mesa's batch_run and the dashboard build one model (so load one scenario) per run."""
     path = Path(path)
-    key = (str(path.resolve()), tuple(overrides), json.dumps(sweep, sort_keys=True))
+    key = (str(path.resolve()), tuple(overrides), json.dumps(sweep, sort_keys=True), tuple(flags))
     if (scenario := _RECENT.get(key)) is not None:
         return scenario
     chain: list[tuple[Path, dict]] = []
     raw = _read_with_extends(path, chain)
-    if not overrides and not sweep:
+    if not overrides and not sweep and not flags:
         scenario = validate(raw, path, chain)
     else:
         validate(raw, path, chain, allow_missing=True)
+        for item in overrides:
+            apply_override(raw, item, path)
+        if flags or sweep:
+            validate(raw, path, chain, allow_missing=True, overrides=list(overrides))
         if sweep:
             block = raw.get("sweep") if isinstance(raw.get("sweep"), dict) else {}
             raw["sweep"] = block | {"parameters": sweep}
-        for item in overrides:
+        for item in flags:
             apply_override(raw, item, path)
-        scenario = validate(raw, path, chain, overrides=[*(f"--sweep {k}" for k in sweep or ()), *overrides])
+        scenario = validate(raw, path, chain, overrides=[*(f"--sweep {k}" for k in sweep or ()), *overrides, *flags])
     _RECENT.put(key, [f for f, _ in chain], scenario)
     return scenario
 
