@@ -9,7 +9,7 @@ import pytest
 
 from model.experiments.batch import chunks, execute
 from model.experiments.job import Execution
-from model.negotiation.agents import Chair, MemberState
+from model.negotiation.agents import Chair, Ally
 from model.negotiation.engines import run_chunk
 from model.negotiation.model import NegotiationModel
 from model.negotiation.params import build_params
@@ -20,8 +20,8 @@ from model.scenario.files import load_scenario
 
 def test_bare_model_is_the_vilnius_baseline_and_runs():
     model = NegotiationModel()
-    assert len(model.agents_by_type[MemberState]) == 32 and len(model.agents_by_type[Chair]) == 1
-    voting = model.agents_by_type[MemberState].select(lambda a: a.voting)
+    assert len(model.agents_by_type[Ally]) == 32 and len(model.agents_by_type[Chair]) == 1
+    voting = model.agents_by_type[Ally].select(lambda a: a.voting)
     assert len(voting) == 31
     assert model.seed == load_scenario().run.seed
     model.run_for(model.params.rounds)

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from .model import NegotiationModel
 
 
-class MemberState(mesa.Agent):
+class Ally(mesa.Agent):
     """One Ally (or a non-voting invitee) at the table."""
 
     model: NegotiationModel

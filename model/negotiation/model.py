@@ -17,7 +17,7 @@ from model.scenario.files import BASELINE, load_scenario
 from model.scenario.schema import Scenario
 
 from . import rules
-from .agents import Chair, MemberState
+from .agents import Chair, Ally
 from .params import Params, params_for
 from .results import Ledger, Outcome
 from .seeds import Purpose, fresh_seed, root_key, uniforms
@@ -51,7 +51,7 @@ class NegotiationModel(mesa.Model):
         self.ledger = Ledger(1, self.params)  # what the results table gets, as in the ensemble
 
         p = self.params
-        self.members = MemberState.create_agents(self, p.n, index=list(range(p.n)), code=list(p.codes),
+        self.members = Ally.create_agents(self, p.n, index=list(range(p.n)), code=list(p.codes),
                                                  name=list(p.names), bloc=list(p.blocs), voting=list(p.voting))
         self.chair = Chair(self)
         self.datacollector = _collector(p.issues) if collect else None
@@ -114,5 +114,5 @@ def _collector(issues: tuple[str, ...]) -> mesa.DataCollector:
     agent_reporters |= {f"position_{i}": (lambda a, i=i: a.position[i]) for i in issues}
     return mesa.DataCollector(
         model_reporters=model_reporters,
-        agenttype_reporters={MemberState: agent_reporters},
+        agenttype_reporters={Ally: agent_reporters},
     )

@@ -388,10 +388,10 @@ def plot_rounds(df: pd.DataFrame, scenario: Scenario) -> Figure:
 
 # ---------------------------------------------------------------- one replication's trajectories
 def _trajectory_frames(model: NegotiationModel) -> tuple[pd.DataFrame, pd.DataFrame]:
-    from model.negotiation.agents import MemberState
+    from model.negotiation.agents import Ally
 
     drafts = model.datacollector.get_model_vars_dataframe()
-    members = model.datacollector.get_agenttype_vars_dataframe(MemberState).reset_index()
+    members = model.datacollector.get_agenttype_vars_dataframe(Ally).reset_index()
     members["round"] = members["Step"].astype(int)
     return drafts, members
 

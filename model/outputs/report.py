@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from model.negotiation.agents import MemberState
+from model.negotiation.agents import Ally
 from model.negotiation.model import NegotiationModel
 from model.scenario.schema import Scenario
 
@@ -139,7 +139,7 @@ def render(summary: dict, top: int = 8) -> str:
 
 def trace_table(model: NegotiationModel) -> pd.DataFrame:
     """Per member and round: position on each issue and vote (round 0 = the drawn ideal points)."""
-    frame = model.datacollector.get_agenttype_vars_dataframe(MemberState).reset_index()
+    frame = model.datacollector.get_agenttype_vars_dataframe(Ally).reset_index()
     return frame.rename(columns={"Step": "round"}).drop(columns="AgentID")
 
 
