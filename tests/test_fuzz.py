@@ -233,9 +233,9 @@ CASES = [
          expect=("members.AAA.ideal.spending: ",)),
     Case("--set rounds=true", args=(T, "--set", "protocol.rounds=true"), expect=("--set protocol.rounds", "protocol.rounds")),
     Case("--set replications=true beside --runs", args=(T, "--set", "run.replications=true", "--runs", "2"),
-         expect=("--set run.replications", "--runs"), flags=False),
-    Case("--set seed beside --seed", args=(T, "--set", "run.seed=-1", "--seed", "2"), expect=("run.seed", "--seed"),
-         flags=False),
+         expect=("--set run.replications=true", "valid integer"), flags=False),
+    Case("--set seed beside --seed", args=(T, "--set", "run.seed=-1", "--seed", "2"),
+         expect=("--set run.seed=-1", "greater than or equal to 0"), flags=False),
     # -- whole numbers given fractions
     Case("rounds: 8.5", f"{EXT}protocol: {{rounds: 8.5}}\n", expect=("protocol.rounds", "8.5")),
     Case("replications: 8.5", f"{EXT}run: {{replications: 8.5}}\n", expect=("run.replications", "8.5"), flags=False),
