@@ -39,8 +39,10 @@ def load_scenario(path: str | Path = BASELINE, overrides: list[str] | tuple[str,
 
     The files are validated as written first, and again with the --set overrides: an override may
     complete a file (a key it lacks), and a flag an override, never excuse a value either states.
-    Each problem is reported against the file (or the `--set`) that set the key. Remembered while none of the files read has changed: a Scenario is
-    immutable, and Mesa's batch_run and the dashboard build one model (so load one scenario) per run."""
+    Each problem is reported against the file (or the `--set`) that set the key.
+
+    Remembered while none of the files read has changed: a Scenario is immutable, and Mesa's
+    batch_run and the dashboard build one model (so load one scenario) per run."""
     path = Path(path)
     key = (str(path.resolve()), tuple(overrides), json.dumps(sweep, sort_keys=True), tuple(flags))
     if (scenario := _RECENT.get(key)) is not None:
@@ -53,7 +55,7 @@ def load_scenario(path: str | Path = BASELINE, overrides: list[str] | tuple[str,
         validate(raw, path, chain, allow_missing=True)
         for item in overrides:
             apply_override(raw, item, path)
-        if flags or sweep:
+        if overrides and (flags or sweep):
             validate(raw, path, chain, allow_missing=True, overrides=list(overrides))
         if sweep:
             block = raw.get("sweep") if isinstance(raw.get("sweep"), dict) else {}
