@@ -54,6 +54,12 @@ STALE_TEMP_SECONDS = 600  # another host's temp file this old belongs to a dead 
 META = "vilnius."  # prefix of the keys a part file carries in its Parquet metadata
 
 
+def part_key(path: Path) -> int | None:
+    """The chunk key a part file's name gives (`part-<12 digits>.parquet`), None for another name."""
+    match = PART.fullmatch(path.name)
+    return int(match[1]) if match else None
+
+
 def model_version() -> str:
     """The rules' version a folder is written with: the package version and the scenario format."""
     try:
@@ -113,7 +119,6 @@ class OutputFolder:
             return old
         facts = manifest() if callable(manifest) else manifest
         manifest = {"spec": spec, "spec_hash": spec_hash(spec), **facts, "created": utc_now(), "completed": None}
-        self.spec_hash = manifest["spec_hash"]
         tmp = temp_name(self.manifest_path)
         tmp.write_text(json.dumps(manifest, indent=2, default=str) + "\n")
         try:
@@ -182,8 +187,7 @@ class OutputFolder:
         keys are not looked at (`reject_others` deals with those)."""
         done = set()
         for path in self.parts.glob("part-*.parquet"):
-            match = PART.fullmatch(path.name)
-            key = int(match[1]) if match else None
+            key = part_key(path)
             if key not in expected:
                 continue
             problem = self._part_problem(path, key, expected[key])
@@ -196,8 +200,7 @@ class OutputFolder:
     def reject_others(self, keys: set[int]) -> None:
         """Move aside every part file whose key is none of `keys` (the run's whole plan)."""
         for path in self.parts.glob("part-*.parquet"):
-            match = PART.fullmatch(path.name)
-            if not match or int(match[1]) not in keys:
+            if part_key(path) not in keys:
                 self._reject(path, "not a chunk of this run (another chunking or range)")
 
     def _part_problem(self, path: Path, key: int, rows: int) -> str | None:
@@ -239,7 +242,7 @@ class OutputFolder:
         `wanted(name, type)` accepts (and run_id), sorted by run id: what a sweep's summary reads."""
         tables = []
         for path in sorted(self.parts.glob("part-*.parquet")):
-            if keys is not None and int(path.stem.split("-")[1]) not in keys:
+            if keys is not None and part_key(path) not in keys:
                 continue
             schema = pq.read_schema(path)
             names = [f.name for f in schema if wanted is None or f.name == "run_id" or wanted(f.name, f.type)]
