@@ -54,30 +54,35 @@ def cli_process(*args: str, cwd=REPO, env: dict | None = None) -> subprocess.Com
                           cwd=cwd, timeout=600, env=env)
 
 
-def make_scenario(ideals: dict[str, dict[str, float]], *, salience: float = 1.0, capability=None,
-                  protocol: dict | None = None, defaults: dict | None = None, members: dict | None = None,
+def make_scenario(ideals: dict[str, dict[str, float]], *, status_quo: dict[str, float] | float = 50.0,
+                  salience: float | dict[str, dict[str, float]] = 1.0, capability=None, protocol: dict | None = None,
+                  defaults: dict | None = None, members: dict | None = None, issues: dict | None = None,
                   replications: int = 50, seed: int = 11) -> Scenario:
     """A scenario from fixed ideal points {member: {issue: x}}; every member in one bloc unless set.
 
-    Noise, objector pull and linkage are off unless `protocol` / `defaults` turn them on, so the
-    rules can be checked against closed forms."""
-    issues = sorted({k for row in ideals.values() for k in row})
+    Noise and the preparatory failure cost are off, and the summit has one drafting session, unless
+    `protocol` / `defaults` turn them on, so the rules can be checked against closed forms."""
+    names = sorted({k for row in ideals.values() for k in row})
+    quo = status_quo if isinstance(status_quo, dict) else dict.fromkeys(names, status_quo)
     raw = {
+        "schema_version": 2,
         "name": "handmade",
-        "issues": {k: {"label": k, "anchors": {0: "low", 100: "high"}} for k in issues},
+        "issues": {k: {"label": k, "anchors": {0: "low", 100: "high"}, "status_quo": quo[k]}
+                   | (issues or {}).get(k, {}) for k in names},
         "blocs": {"A": {"label": "A"}, "B": {"label": "B"}},
-        "member_defaults": {"anchoring": 0.5, "concession": 1.0, "tolerance": 5.0, "reservation": 20.0,
-                            "linkage": 0.0} | (defaults or {}),
+        "member_defaults": {"anchoring": 0.5, "failure_cost": 0.0} | (defaults or {}),
         "members": {},
-        "protocol": {"rounds": 6, "acceptance_noise": 0.0, "objector_pull": 0.0,
+        "protocol": {"rounds": 6, "summit_sessions": 1, "acceptance_noise": 0.0, "preparatory_cost_share": 0.0,
                      "fallback": "no_declaration"} | (protocol or {}),
         "run": {"replications": replications, "seed": seed},
     }
     for code, row in ideals.items():
+        own = salience.get(code, {}) if isinstance(salience, dict) else {}
         raw["members"][code] = {
             "name": code, "bloc": "A",
             "capability": (capability or {}).get(code, 1.0),
-            "ideal": dict(row), "salience": {k: salience for k in issues},
+            "ideal": dict(row),
+            "salience": {k: own.get(k, 1.0) if isinstance(salience, dict) else salience for k in names},
         } | copy.deepcopy((members or {}).get(code, {}))
     return validate(raw, "<test>")
 

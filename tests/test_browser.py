@@ -73,12 +73,12 @@ def test_step_and_play_advance_the_rounds_without_errors(server, browser, tmp_pa
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(server, wait_until="networkidle", timeout=90_000)
-    page.get_by_text("Round 0 of 8").wait_for(timeout=60_000)
+    page.get_by_text("Before round 1 of 8").wait_for(timeout=60_000)
     page.get_by_role("button", name="Step").click()
     page.get_by_text("Round 1 of 8").wait_for(timeout=30_000)
     page.get_by_role("button", name="▶").click()  # Play: runs on to the end of the talks
     page.get_by_text("Declaration:").wait_for(timeout=60_000)
-    assert page.get_by_text("Round 0 of 8").count() == 0
+    assert page.get_by_text("Before round 1 of 8").count() == 0
     body = page.inner_text("body")
     assert "Traceback" not in body and "Error" not in body
     page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)

@@ -16,12 +16,13 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from model.interfaces.cli import SUBCOMMANDS
 from model.negotiation.engines import run_chunk
-from model.negotiation.results import to_frame
+from model.negotiation.results import SidePayment, to_frame
 from model.scenario.files import load_scenario
 
 from .conftest import DATA, REPO, TINY, cli, cli_process
@@ -74,23 +75,26 @@ def test_main_job_writes_every_file(tiny_run):
     assert summary["consensus"]["n"] == 30 and summary["consensus"]["k"] == k
     assert summary["consensus"]["p"] == pytest.approx(k / 30, abs=1e-15)
     assert summary["consensus"]["ci95"] == pytest.approx(wilson_by_hand(k, 30), abs=1e-12)
-    # an interior share too (the consensus share of this seed is 30/30): CCC sells its veto in 21 of 30 runs
+    # an interior share too (the consensus share of this seed is 30/30): AAA sells its veto in 18 of 30 runs
     paid = {row["member"]: row for row in summary["side_payments"]}
-    assert paid["CCC"]["k"] == 21 and paid["CCC"]["ci95"] == pytest.approx(wilson_by_hand(21, 30), abs=1e-12)
+    assert paid["AAA"]["k"] == 18 and paid["AAA"]["ci95"] == pytest.approx(wilson_by_hand(18, 30), abs=1e-12)
+    (contract,) = summary["contracts"]
+    sales = [p for payments in table["side_payments"] for p in payments]
+    assert (contract["member"], contract["issue"], contract["k"]) == ("AAA", "ukraine", 18)
+    assert contract["mean_level"] == pytest.approx(np.mean([p["level"] for p in sales]), abs=1e-12)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["seed"]["root"] == 5 and manifest["completed"] and manifest["packages"]["mesa"].startswith("3.")
     assert manifest["engine"] == "ensemble" and manifest["command"] == [str(REPO / "run.py"), *args]
     assert "P(consensus on the whole declaration by the deadline)" in done.stdout
 
 
-def test_csv_export_writes_side_payments_as_member_issue_at_round(tiny_run):
+def test_csv_export_writes_side_payments_as_member_issue_at_round_with_level_and_payment(tiny_run):
     out, _, _ = tiny_run
     table = pd.read_parquet(out / "replications.parquet")
     csv = pd.read_csv(out / "replications.csv", keep_default_na=False)
-    expected = [" ".join(f"{p['member']}:{p['issue']}@{p['round']}" for p in payments)
-                for payments in table["side_payments"]]
+    expected = [" ".join(str(SidePayment(**p)) for p in payments) for payments in table["side_payments"]]
     assert csv["side_payments"].tolist() == expected
-    assert sum(map(bool, expected)) == 21 and expected[1].startswith("CCC:ukraine@")
+    assert sum(map(bool, expected)) == 18 and expected[2].startswith("AAA:ukraine@1=")
     assert csv["holdouts"].tolist() == [" ".join(h) for h in table["holdouts"]]
 
 
@@ -181,11 +185,12 @@ def test_replay_prints_the_trace_of_the_batch_replication(tmp_path):
     done = cli("replay", str(TINY), "3", "--seed", "7", cwd=tmp_path)  # default folder: results/<name>/
     assert done.returncode == 0, done.stderr
     row = to_frame(run_chunk(load_scenario(TINY), 7, 3, 1, engine="ensemble")).iloc[0]
-    payments = " ".join(f"{p['member']}:{p['issue']}@{p['round']}" for p in row["side_payments"])
-    assert row["consensus"] and payments.startswith("CCC:ukraine@")  # the same replication as the batch's
+    payments = " ".join(str(SidePayment(**p)) for p in row["side_payments"])
+    assert row["consensus"] and payments.startswith("AAA:ukraine@")  # the same replication as the batch's
     assert "replication 3 of seed 7" in done.stdout and "objectors" in done.stdout
-    assert f"outcome: consensus in round {row['agreement_round']} (" in done.stdout
-    assert f"side payments: {payments}\n" in done.stdout
+    assert f"outcome: consensus in round {row['agreement_round']}, summit session {row['summit_session']} (" \
+        in done.stdout
+    assert f"vetoes sold (member:issue@round=level/payment): {payments}\n" in done.stdout
     trace = pd.read_csv(tmp_path / "results" / "tiny" / "replay-3.csv")
     assert {"round", "code", "accepts", "position_ukraine", "position_spending"} <= set(trace.columns)
     assert sorted(trace["round"].unique()) == list(range(row["agreement_round"] + 1))
@@ -193,13 +198,13 @@ def test_replay_prints_the_trace_of_the_batch_replication(tmp_path):
 
 
 def test_show_prints_the_resolved_scenario_and_round_trips(tmp_path):
-    overrides = ["protocol.rounds=9", "members.AAA.linkage=0.5"]
+    overrides = ["protocol.rounds=9", "members.AAA.price.spending=2.5"]
     done = cli("show", str(TINY), "--set", overrides[0], "--set", overrides[1])
     assert done.returncode == 0, done.stderr
     assert done.stderr == "" and "extends" not in done.stdout
     (tmp_path / "resolved.yaml").write_text(done.stdout)
     resolved = load_scenario(tmp_path / "resolved.yaml")
-    assert resolved.protocol.rounds == 9 and resolved.members["AAA"].linkage == 0.5
+    assert resolved.protocol.rounds == 9 and resolved.members["AAA"].price == {"ukraine": 4, "spending": 2.5}
     assert resolved.spec_hash == load_scenario(TINY, overrides).spec_hash
     assert resolved.spec_hash != load_scenario(TINY).spec_hash  # the overrides did change something
     # a file that extends another: shown merged, and it loads to the same scenario

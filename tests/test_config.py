@@ -53,20 +53,49 @@ def test_set_never_creates_or_replaces_collections(item, message):
 
 
 def test_set_may_add_an_optional_member_key():
-    scenario = load_scenario(TINY, ["members.AAA.reservation=40", "blocs.A.shift.ukraine=5"])
-    assert scenario.behaviour("AAA").reservation == 40 and scenario.blocs["A"].shift == {"ukraine": 5}
+    scenario = load_scenario(TINY, ["members.BBB.failure_cost=40", "members.BBB.price.spending=3",
+                                    "blocs.A.shift.ukraine=5"])
+    assert scenario.behaviour("BBB").failure_cost == 40 and scenario.members["BBB"].price == {"spending": 3}
+    assert scenario.blocs["A"].shift == {"ukraine": 5}
 
 
 def test_cross_reference_problems_come_one_per_line(tmp_path):
-    text = TINY.read_text().replace("    bloc: B\n", "    bloc: ZZ\n").replace("reservation: 20", "reservation: 2")
+    text = TINY.read_text().replace("    bloc: B\n", "    bloc: ZZ\n").replace("price: {ukraine: 4}", "price: {ukrane: 4}")
     path = tmp_path / "two-problems.yaml"
     path.write_text(text)
     with pytest.raises(ScenarioError) as err:
         load_scenario(path)
     lines = str(err.value).splitlines()
     assert any("members.CCC.bloc: unknown bloc 'ZZ'; known: A, B" in line for line in lines)
-    assert any("members.AAA.reservation: 2.0 is below tolerance 5.0" in line for line in lines)
+    assert any("members.AAA.price.ukrane: unknown issue; known: ukraine, spending" in line for line in lines)
     assert all(line.startswith(str(path)) for line in lines)
+
+
+@pytest.mark.parametrize("key, where, fix", [
+    ("member_defaults: {tolerance: 5}", "member_defaults.tolerance", "use failure_cost"),
+    ("member_defaults: {reservation: 30}", "member_defaults.reservation", "use failure_cost"),
+    ("member_defaults: {concession: 1.0}", "member_defaults.concession", "use failure_cost"),
+    ("member_defaults: {linkage: 0.3}", "member_defaults.linkage", "use price: {ISSUE: AMOUNT}"),
+    ("protocol: {objector_pull: 0.3}", "protocol.objector_pull", "delete the key"),
+])
+def test_a_format_1_key_is_named_with_what_replaces_it(tmp_path, key, where, fix):
+    path = tmp_path / "old.yaml"
+    path.write_text(f"extends: {TINY}\n{key}\n")
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(path)
+    (line,) = str(err.value).splitlines()
+    assert line.startswith(f"{path}: {where}: removed in scenario format 2;") and fix in line
+    assert "Migrating from format 1" in line
+
+
+def test_a_format_1_file_is_refused_with_one_message_saying_what_changed(tmp_path):
+    path = tmp_path / "old.yaml"
+    path.write_text(f"extends: {TINY}\nschema_version: 1\n")
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(path)
+    (line,) = str(err.value).splitlines()
+    assert line.startswith(f"{path}: schema_version: scenario format 1 is no longer read")
+    assert "status_quo" in line and "failure_cost" in line and "price" in line
 
 
 def test_scenario_name_must_be_usable_as_a_folder_name():
@@ -78,3 +107,13 @@ def test_truncated_normal_pressed_onto_a_scale_end_becomes_fixed():
     scenario = load_scenario(TINY, ["blocs.B.shift.ukraine=100"])  # CCC: truncnormal 60..100 -> 100..100
     p = build_params(scenario)
     assert p.ideal_kind[2, 0] == FIXED and p.nominal_ideal[2, 0] == 100.0
+
+
+def test_a_copy_with_changed_content_gets_its_own_spec_hash():
+    """The hash names an output folder: a copy made by --set or a sweep must not inherit it."""
+    scenario = load_scenario(TINY)
+    before = scenario.spec_hash
+    protocol = scenario.protocol.model_copy(update={"rounds": scenario.protocol.rounds + 1})
+    changed = scenario.model_copy(update={"protocol": protocol})
+    assert changed.spec_hash != before
+    assert scenario.model_copy().spec_hash == before

@@ -64,11 +64,11 @@ def figures(rc) -> list[bytes]:
 
 def test_step_advances_the_model_and_redraws_every_panel(dashboard):
     model, rc = dashboard
-    assert "Round 0 of 8" in texts(rc) and len(figures(rc)) == 2
+    assert "Before round 1 of 8" in texts(rc) and len(figures(rc)) == 2
     before = figures(rc)
     click(rc, "Step")
     assert model.value.round == 1
-    assert "Round 1 of 8" in texts(rc) and "Objected to the last draft" in texts(rc)
+    assert "Round 1 of 8 (a preparatory round)" in texts(rc) and "Objected to the last draft" in texts(rc)
     assert all(a != b for a, b in zip(before, figures(rc)))  # trajectories and the vote chart redrawn
 
 
@@ -82,14 +82,16 @@ def test_steps_to_the_end_show_the_declaration_and_reset_starts_over(dashboard):
     click(rc, "Step")
     out, shown = model.value.outcome, texts(rc)
     assert not model.value.running and out == expected
-    assert f"Round {expected.rounds_played} of 8" in shown
+    assert f"Round {expected.rounds_played} of 8 (the summit)" in shown
     assert f"Consensus in round {out.agreement_round}. Declaration:" in shown
     for name, issue in BASE.issues.items():
         assert f"{issue.label}: {out.levels[name]:.1f}, {issue.phrase(out.levels[name])}" in shown
-    payments = " ".join(f"{p.member}:{p.issue}@{p.round}" for p in out.side_payments)
-    assert f"Last holdouts: {' '.join(out.holdouts)}; side payments: {payments}." in shown
+    assert "Prices on offer: TUR on sweden: 12." in shown
+    payments = " ".join(map(str, out.side_payments))
+    assert f"Vetoes sold (member:issue@round=level/payment): {payments}; exemptions: none; last holdouts: " \
+           f"{' '.join(out.holdouts)}." in shown
     click(rc, "Reset")
-    assert model.value.round == 0 and "Round 0 of 8" in texts(rc)
+    assert model.value.round == 0 and "Before round 1 of 8" in texts(rc)
 
 
 def test_batch_estimate_shows_consensus_probability_with_an_interval(dashboard):
@@ -98,16 +100,21 @@ def test_batch_estimate_shows_consensus_probability_with_an_interval(dashboard):
     seed = model.value.seed
     k = int(run_chunk(BASE, seed, 0, 2000, engine="ensemble")["consensus"].to_numpy().sum())
     low, high = wilson_by_hand(k, 2000)
-    assert f"P(consensus) = {k / 2000:.3f} [{low:.3f}, {high:.3f}] ({k}/2000) (95 % Wilson interval), seed {seed}." \
+    assert f"P(consensus) = {k / 2000:.3f} [{low:.3f}, {high:.3f}] ({k}/2000) (95 % Wilson interval), seed {seed};" \
         in texts(rc)
 
 
 def test_dashboard_model_applies_its_controls_as_scenario_overrides():
-    model = DashboardModel(rounds=5, acceptance_noise=0.0, linkage_member="HUN", linkage=0.5,
-                           shift_who="bloc B9", shift_ukraine=-10.0, seed="7", replication=3)
+    model = DashboardModel(rounds=5, summit_sessions=2, acceptance_noise=0.0, failure_cost=12.0,
+                           preparatory_cost_share=0.3, price_member="HUN", price=7.0, exemptions=True,
+                           exemption_cost=4.0, shift_who="bloc B9", shift_ukraine=-10.0, seed="7", replication=3)
     scenario = model.scenario_config
-    assert scenario.protocol.rounds == 5 and scenario.protocol.acceptance_noise == 0.0
-    assert scenario.behaviour("HUN").linkage == 0.5 and scenario.blocs["B9"].shift["ukraine"] == -10.0
+    assert (scenario.protocol.rounds, scenario.protocol.summit_sessions, scenario.protocol.acceptance_noise,
+            scenario.protocol.preparatory_cost_share) == (5, 2, 0.0, 0.3)
+    assert scenario.behaviour("HUN").failure_cost == 12.0 and scenario.behaviour("TUR").failure_cost == 0.0
+    assert scenario.members["HUN"].price == {"sweden": 7.0} and scenario.members["TUR"].price == {"sweden": 12.0}
+    assert all(issue.carve_out_cost == 4.0 for issue in scenario.issues.values())
+    assert scenario.blocs["B9"].shift["ukraine"] == -10.0
     assert model.seed == 7 and model.replication == 3
     member = DashboardModel(shift_who="member POL", shift_spending=5.0).scenario_config
     assert member.members["POL"].shift == {"ukraine": 0.0, "spending": 5.0, "sweden": 0.0}

@@ -58,27 +58,31 @@ def _distribution(draw, low_bound: float = 0.0):
 
 @st.composite
 def scenarios(draw):
-    """Random but valid scenarios: 2-7 members, 1-3 issues, any protocol, some members non-voting."""
+    """Random but valid scenarios: 2-7 members, 1-3 issues, any protocol, some members non-voting,
+    some with prices on offer, some issues allowing exemptions."""
     n = draw(st.integers(2, 7))
     issues = [f"i{k}" for k in range(draw(st.integers(1, 3)))]
     members = {}
     for m in range(n):
-        tolerance = draw(st.floats(0, 20))
         members[f"M{m:02d}"] = {
             "name": f"member {m}", "bloc": draw(st.sampled_from(["A", "B"])),
             "capability": draw(st.floats(0.01, 1)), "voting": m == 0 or draw(st.booleans()),
             "ideal": {k: _distribution(draw) for k in issues},
             "salience": {k: draw(st.floats(0, 1)) for k in issues},
-            "anchoring": draw(st.floats(0, 1)), "concession": draw(st.floats(0.1, 5)),
-            "tolerance": tolerance, "reservation": tolerance + draw(st.floats(0, 30)),
-            "linkage": draw(st.sampled_from([0.0, 0.2, 1.0])),
+            "anchoring": draw(st.floats(0, 1)), "failure_cost": draw(st.sampled_from([0.0, 5.0, 30.0])),
+            "price": {k: draw(st.sampled_from([5.0, 20.0])) for k in issues if draw(st.booleans())}
+            if draw(st.integers(0, 3)) == 0 else {},
         }
     raw = {
-        "name": "random", "issues": {k: {"label": k, "anchors": {0: "low", 100: "high"}} for k in issues},
+        "name": "random",
+        "issues": {k: {"label": k, "anchors": {0: "low", 100: "high"}, "status_quo": draw(st.floats(0, 100)),
+                       "carve_out_cost": draw(st.sampled_from([None, 0.0, 3.0]))} for k in issues},
         "blocs": {"A": {"label": "A", "shift": {issues[0]: draw(st.floats(-20, 20))}}, "B": {"label": "B"}},
         "members": members,
-        "protocol": {"rounds": draw(st.integers(1, 12)), "acceptance_noise": draw(st.sampled_from([0.0, 0.5, 4.0])),
-                     "objector_pull": draw(st.floats(0, 1)),
+        "protocol": {"rounds": draw(st.integers(1, 10)), "summit_sessions": draw(st.integers(1, 3)),
+                     "acceptance_noise": draw(st.sampled_from([0.0, 0.5, 4.0, 12.0])),
+                     "preparatory_cost_share": draw(st.sampled_from([0.0, 0.1, 1.0])),
+                     "drafting": draw(st.sampled_from(["summit", "current"])),
                      "influence": {"self_weight": draw(st.floats(0, 1)), "same_bloc_weight": draw(st.floats(0, 4))},
                      "fallback": draw(st.sampled_from(["drop_contested", "no_declaration"]))},
     }

@@ -24,16 +24,48 @@ def test_bare_model_is_the_vilnius_baseline_and_runs():
     voting = model.agents_by_type[Ally].select(lambda a: a.voting)
     assert len(voting) == 31
     assert model.seed == load_scenario().run.seed
-    model.run_for(model.params.rounds)
+    model.run_for(20)  # more than the rounds there are: the model stops itself at the summit
     out = model.outcome
     assert not model.running and out.kind == "consensus"  # replication 0 of the baseline seed agrees (README)
-    assert out.rounds_played == out.agreement_round == model.round < model.params.rounds
+    assert out.rounds_played == out.agreement_round == model.round == model.params.rounds  # at the summit
+    assert model.steps == model.round  # Mesa's own step counter does not count rounds never played
     frame = model.datacollector.get_model_vars_dataframe()
     assert len(frame) == out.rounds_played + 1  # round 0 plus each round played
     assert frame["consensus"].tolist() == [False] * out.rounds_played + [True]
     row = to_frame(run_chunk(model.scenario_config, model.seed, 0, 1, engine="ensemble")).iloc[0]  # the other engine
-    assert (row["outcome"], row["agreement_round"], list(row["holdouts"])) == (out.kind, out.agreement_round,
-                                                                                out.holdouts)
+    assert (row["outcome"], row["agreement_round"], row["summit_session"], list(row["holdouts"])) == (
+        out.kind, out.agreement_round, out.summit_session, out.holdouts)
+
+
+class Obliging(Ally):
+    """A member with its own strategy: it accepts every draft."""
+
+    def vote(self, draft, exempted, noise):
+        super().vote(draft, exempted, noise)
+        self.accepted = True
+
+
+def test_a_member_can_play_its_own_strategy_on_the_mesa_engine_only(tiny):
+    scenario = load_scenario(tiny_path(), ["protocol.acceptance_noise=12", "run.replications=60"])
+    plain = to_frame(run_chunk(scenario, 3, 0, 60, engine="mesa"))
+    custom = to_frame(run_chunk(scenario, 3, 0, 60, engine="mesa", agent_classes={"AAA": Obliging}))
+    assert plain["holdouts"].map(lambda h: "AAA" in h).any()  # the check has teeth
+    assert not custom["holdouts"].map(lambda h: "AAA" in h).any()
+    assert custom["consensus"].sum() >= plain["consensus"].sum()
+    model = NegotiationModel(scenario, rng=3, agent_classes={"AAA": Obliging})
+    assert [type(a).__name__ for a in model.allies] == ["Obliging", "Ally", "Ally"]  # still in file order
+    with pytest.raises(ValueError, match="ensemble engine .* has no agents"):
+        run_chunk(scenario, 3, 0, 5, engine="ensemble", agent_classes={"AAA": Obliging})
+    with pytest.raises(ValueError, match="unknown member 'ZZZ'"):
+        NegotiationModel(scenario, agent_classes={"ZZZ": Obliging})
+    with pytest.raises(TypeError, match="subclass of"):
+        NegotiationModel(scenario, agent_classes={"AAA": object})
+
+
+def tiny_path():
+    from .conftest import TINY
+
+    return TINY
 
 
 @pytest.mark.parametrize("engine", ["mesa", "ensemble"])
@@ -67,8 +99,8 @@ def test_draws_for_a_block_of_replications_equal_draws_one_at_a_time():
     block = uniforms(key, Purpose.ACCEPT, 3, 10, 7, 5)
     single = np.vstack([uniforms(key, Purpose.ACCEPT, 3, r, 1, 5) for r in range(10, 17)])
     assert np.array_equal(block, single)
-    assert not np.array_equal(uniforms(key, Purpose.ACCEPT, 4, 10, 1, 5), block[:1])  # rounds differ
-    assert not np.array_equal(uniforms(key, Purpose.LINKAGE, 3, 10, 1, 5), block[:1])  # purposes differ
+    assert not np.array_equal(uniforms(key, Purpose.ACCEPT, 4, 10, 1, 5), block[:1])  # votes differ
+    assert not np.array_equal(uniforms(key, Purpose.IDEAL, 3, 10, 1, 5), block[:1])  # purposes differ
 
 
 def test_ideal_draws_respect_their_distributions(tiny):

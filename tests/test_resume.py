@@ -46,14 +46,14 @@ MAIN = [str(TINY), "--runs", "400", "--chunk-size", "25", "--workers", "2", "--s
 MAIN_PARTS = 16
 SWEEP = ["sweep", str(TINY_SWEEP), "--seed", "5", "--chunk-size", "40", "--workers", "2", "--quiet"]  # 540 runs, 14 parts
 SWEEP_PARTS = 14
-SEQUENTIAL = ["sweep", str(TINY), "--sweep", "protocol.acceptance_noise=0.5:6:4", "--runs", "2000",
-              "--target-halfwidth", "0.038", "--seed", "3", "--chunk-size", "100", "--workers", "2", "--quiet"]
-# With this seed, points 0-2 stop after their first 100 runs; point 3 (noise 6, P ~ 0.9) has a
-# half-width of 0.045 at 100 runs, 0.041 at 200, 0.034 at 300 and 0.030 at 400, so it runs stages
-# [0, 100), [100, 200) and [200, 400): 4 + 1 + 2 = 7 parts (run id = point * 2000 + replication).
-# The 6th kill leaves one chunk of the last stage on disk: a resume that judged the stage-1
-# decision on everything on disk (300 runs: 0.034 < 0.038) instead of the stage-0 runs would stop
-# point 3 early and lose rows.
+SEQUENTIAL = ["sweep", str(TINY), "--sweep", "protocol.acceptance_noise=2:8:4", "--runs", "2000",
+              "--target-halfwidth", "0.028", "--seed", "6", "--chunk-size", "100", "--workers", "2", "--quiet"]
+# With this seed, points 0-2 stop after their first 100 runs (half-width 0.019); point 3 (noise 8,
+# P ~ 0.96) has a half-width of 0.041 at 100 runs, 0.031 at 200, 0.025 at 300 and 0.022 at 400, so
+# it runs stages [0, 100), [100, 200) and [200, 400): 4 + 1 + 2 = 7 parts (run id = point * 2000 +
+# replication). The 6th kill leaves one chunk of the last stage on disk: a resume that judged the
+# stage-1 decision on everything on disk (300 runs: 0.025 < 0.028) instead of the stage-0 runs
+# would stop point 3 early and lose rows.
 
 TALLY: Counter = Counter()  # kills, rows compared / lost / duplicated / differing
 

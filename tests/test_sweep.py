@@ -81,18 +81,19 @@ def part_keys(out) -> set[int]:
 
 def test_grid_design_order_integer_rounding_and_counts():
     scenario = sweep_scenario(parameters={"protocol.rounds": {"low": 2, "high": 9, "levels": 3},
-                                          "protocol.objector_pull": {"low": 0, "high": 1, "levels": 2}})
+                                          "protocol.preparatory_cost_share": {"low": 0, "high": 1, "levels": 2}})
     design = build_design(scenario, 1)
     assert design.table["protocol.rounds"].tolist() == [2, 2, 6, 6, 9, 9]  # 5.5 rounds to 6 (half to even)
-    assert design.table["protocol.objector_pull"].tolist() == [0, 1] * 3
+    assert design.table["protocol.preparatory_cost_share"].tolist() == [0, 1] * 3
     assert design.integer == {"protocol.rounds"} and isinstance(design.overrides[2]["protocol.rounds"], int)
 
 
 @pytest.mark.parametrize(("path", "low", "high", "read"), [
     ("blocs.A.shift.ukraine", -10, 10, lambda s: s.blocs["A"].shift["ukraine"]),
     ("members.BBB.ideal.ukraine.mode", 55, 65, lambda s: s.members["BBB"].ideal["ukraine"].mode),
-    ("member_defaults.reservation", 20, 40, lambda s: s.member_defaults.reservation),
-    ("members.CCC.linkage", 0.1, 0.3, lambda s: s.members["CCC"].linkage),
+    ("member_defaults.failure_cost", 20, 40, lambda s: s.member_defaults.failure_cost),
+    ("members.CCC.price.ukraine", 1, 3, lambda s: s.members["CCC"].price["ukraine"]),
+    ("issues.spending.status_quo", 10, 30, lambda s: s.issues["spending"].status_quo),
 ])
 def test_a_parameter_path_sets_that_value_at_each_point(path, low, high, read):
     scenario = sweep_scenario(parameters={path: {"low": low, "high": high, "levels": 3}})
@@ -102,7 +103,7 @@ def test_a_parameter_path_sets_that_value_at_each_point(path, low, high, read):
 
 
 def test_lhs_sobol_and_morris_layouts():
-    params = {"protocol.objector_pull": {"low": 0, "high": 1}, "member_defaults.anchoring": {"low": 0.2, "high": 0.8},
+    params = {"protocol.preparatory_cost_share": {"low": 0, "high": 1}, "member_defaults.anchoring": {"low": 0.2, "high": 0.8},
               "protocol.acceptance_noise": {"low": 0, "high": 4}}
     lhs = build_design(sweep_scenario(parameters=params, design="lhs", samples=20), 3).table
     bins = np.floor((lhs["protocol.acceptance_noise"] / 4) * 20).clip(0, 19)
@@ -123,7 +124,7 @@ def test_lhs_sobol_and_morris_layouts():
     ({"parameters": {"members.AAA.ideal.spending": {"low": 50, "high": 150, "levels": 2}}},
      "sweep.parameters.members.AAA.ideal.spending = 150.0"),
     ({"parameters": {"protocol.rounds": {"low": 2, "high": 4}}}, "the grid design needs levels"),
-    ({"parameters": {"protocol.rounds": {"low": 2, "high": 4}, "protocol.objector_pull": {"low": 0, "high": 1}},
+    ({"parameters": {"protocol.rounds": {"low": 2, "high": 4}, "protocol.preparatory_cost_share": {"low": 0, "high": 1}},
       "design": "sobol", "samples": 100}, "needs a power of two, got 100; use 64 or 128"),
     ({"parameters": {"protocol.rounds": {"low": 2, "high": 4, "levels": 2}}, "replications": 0},
      "replications: Input should be greater than or equal to 1"),
@@ -141,7 +142,7 @@ def test_bad_sweep_specs_name_the_key(sweep, message):
     (["sweep", str(TINY), "--sweep", "protocol.rounds=9:4:3"], "low (9.0) is above high (4.0)"),
     (["sweep", str(TINY), "--sweep", "protocol.nope=1:4:3"], "protocol.nope: unknown key"),
     (["sweep", str(TINY), "--sweep", "protocol.rounds=2:4", "--design", "sobol", "--samples", "12",
-      "--sweep", "protocol.objector_pull=0:1"], "power of two"),
+      "--sweep", "protocol.preparatory_cost_share=0:1"], "power of two"),
     (["sweep", str(TINY), "--sweep", "protocol.rounds=two:4:3"], "LOW and HIGH must be numbers"),
     (["sweep", str(TINY), "--sweep", "protocol.rounds=2:4:3", "--runs", "0"], "must be from 1 to"),
     (["sweep", str(TINY), "--shard", "0/2"], "no sweep: block in this scenario"),
@@ -183,9 +184,9 @@ def test_without_a_seed_the_same_command_resumes_and_fresh_clears_the_old_sweep(
     (out / "manifest.json").write_text("{not json")
     damaged = cli(*args)
     assert damaged.returncode == 2 and "not valid JSON" in damaged.stderr
-    other = [a if a != "protocol.acceptance_noise=0:2:3" else "protocol.objector_pull=0:1:2" for a in args]
+    other = [a if a != "protocol.acceptance_noise=0:2:3" else "protocol.preparatory_cost_share=0:1:2" for a in args]
     assert cli(*other, "--fresh", "--seed", "3").returncode == 0
-    assert "protocol.objector_pull" in (out / "differences.csv").read_text()
+    assert "protocol.preparatory_cost_share" in (out / "differences.csv").read_text()
     assert not (out / "differences.csv").read_text().count("protocol.acceptance_noise")  # old tables gone
     assert part_keys(out) == {0, 40}  # two points of 40 runs: the three old parts were deleted
 
@@ -388,19 +389,19 @@ def flaky_runner(scenario, seed, first, count, engine):
 
 
 def test_failed_runs_are_recorded_and_the_sweep_goes_on(tmp_path):
-    scenario = sweep_scenario(parameters={"member_defaults.tolerance": {"low": 0, "high": 15, "levels": 2},
-                                          "member_defaults.reservation": {"low": 10, "high": 30, "levels": 2}},
+    scenario = sweep_scenario(parameters={"members.BBB.ideal.ukraine.mode": {"low": 55, "high": 70, "levels": 2},
+                                          "members.BBB.ideal.ukraine.high": {"low": 65, "high": 80, "levels": 2}},
                               replications=21)
     schema = sweep_part_schema(("ukraine", "spending"))
     result = sweep_into(scenario, 3, tmp_path / "f", chunk_size=10, runner=flaky_runner, part_schema=schema)
     points = pd.read_parquet(tmp_path / "f" / "points.parquet")
     failures = pd.read_csv(tmp_path / "f" / "failures.csv")
-    invalid = points[(points["member_defaults.tolerance"] == 15) & (points["member_defaults.reservation"] == 10)]
-    assert invalid["failed"].tolist() == [21] and invalid["runs"].tolist() == [0]  # tolerance above reservation
+    invalid = points[(points["members.BBB.ideal.ukraine.mode"] == 70) & (points["members.BBB.ideal.ukraine.high"] == 65)]
+    assert invalid["failed"].tolist() == [21] and invalid["runs"].tolist() == [0]  # the mode above the high end
     others = points.drop(invalid.index)
     assert (others["failed"] == 3).all() and (others["runs"] == 18).all()
     assert len(failures) == 21 + 3 * 3 and failures["seed"].eq(3).all()
-    assert failures["error"].str.contains("diverged|below tolerance").all()
+    assert failures["error"].str.contains("diverged|need low <= mode <= high").all()
     good = failures[~failures["point"].isin(invalid["point"])]
     assert sorted(set(good["replication"])) == [3, 10, 17]  # the failing replications, found one by one
     assert result.summary["failed_runs"] == 30
@@ -412,7 +413,9 @@ def test_failed_runs_are_recorded_and_the_sweep_goes_on(tmp_path):
 
 def test_sequential_stopping_reaches_the_target_or_the_cap(tmp_path):
     scenario = load_scenario(SWEEP, ["sweep.target_halfwidth=0.06", "sweep.min_replications=40",
-                                     "sweep.replications=320"])
+                                     "sweep.replications=320"],  # noisier votes: P(consensus) from 1 to about 0.84
+                             sweep={"protocol.acceptance_noise": {"low": 2, "high": 20, "levels": 3},
+                                    "members.CCC.shift.ukraine": {"low": -20, "high": 0, "levels": 3}})
     result = sweep_into(scenario, 5, tmp_path / "seq", chunk_size=100)
     points = pd.read_parquet(tmp_path / "seq" / "points.parquet")
     runs = runs_of(tmp_path / "seq")
@@ -466,7 +469,7 @@ def test_persuasion_ranks_members_and_a_member_at_the_compromise_changes_nothing
     assert (pd.read_csv(tmp_path / "c" / "persuasion.csv")["difference"] == 0).all()
 
 
-ISHIGAMI_INPUTS = ("protocol.objector_pull", "member_defaults.anchoring", "member_defaults.linkage")
+ISHIGAMI_INPUTS = ("protocol.preparatory_cost_share", "member_defaults.anchoring", "member_defaults.failure_cost")
 
 
 def ishigami_runner(scenario, seed, first, count, engine):
@@ -474,8 +477,8 @@ def ishigami_runner(scenario, seed, first, count, engine):
     from [0, 1] to [-pi, pi]."""
     from SALib.test_functions import Ishigami
 
-    u = np.array([[scenario.protocol.objector_pull, scenario.member_defaults.anchoring,
-                   scenario.member_defaults.linkage]])
+    u = np.array([[scenario.protocol.preparatory_cost_share, scenario.member_defaults.anchoring,
+                   scenario.member_defaults.failure_cost]])
     y = float(Ishigami.evaluate(-np.pi + 2 * np.pi * u)[0])
     replication = np.arange(first, first + count)
     return pa.table({"seed": np.full(count, seed), "replication": replication, "y": np.full(count, y)})
@@ -490,7 +493,7 @@ def test_sobol_indices_of_ishigami_through_the_sweep_pipeline(tmp_path):
     indices = pd.read_csv(tmp_path / "ishigami" / "sensitivity.csv").set_index("parameter")
     np.testing.assert_allclose(indices.loc[list(ISHIGAMI_INPUTS), "S1"], [0.3139, 0.4424, 0.0], atol=0.04)
     np.testing.assert_allclose(indices.loc[list(ISHIGAMI_INPUTS), "ST"], [0.5576, 0.4424, 0.2437], atol=0.04)
-    assert result.summary["sensitivity"]["indices"][0]["parameter"] == "protocol.objector_pull"  # ranked by ST
+    assert result.summary["sensitivity"]["indices"][0]["parameter"] == "protocol.preparatory_cost_share"  # ranked by ST
     points = pd.read_parquet(tmp_path / "ishigami" / "points.parquet")
     assert len(points) == 1024 * 5 and (points["runs"] == 1).all()
 
@@ -502,7 +505,7 @@ def test_morris_flags_the_inert_parameter(tmp_path, real_figures):
     result = sweep_into(scenario, 2, tmp_path / "morris", chunk_size=200, runner=ishigami_runner)
     indices = pd.read_csv(tmp_path / "morris" / "sensitivity.csv").set_index("parameter")
     assert indices.loc["protocol.acceptance_noise", "mu_star"] == 0  # not in the function
-    assert indices["mu_star"].idxmax() in ("protocol.objector_pull", "member_defaults.anchoring")
+    assert indices["mu_star"].idxmax() in ("protocol.preparatory_cost_share", "member_defaults.anchoring")
     assert result.summary["sensitivity"]["method"] == "morris"
     assert {p.name for p in result.figures} == {f"sweep-{name}.{ext}" for name in ("sensitivity", "differences")
                                                 for ext in ("png", "svg")}

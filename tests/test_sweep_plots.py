@@ -23,7 +23,7 @@ from model.scenario.files import load_scenario
 from .conftest import TINY, assert_text_fits
 
 NOISE, SHIFT, ROUNDS = "protocol.acceptance_noise", "members.CCC.shift.ukraine", "protocol.rounds"
-LINKAGE, ANCHORING = "members.BBB.linkage", "member_defaults.anchoring"
+PRICE, ANCHORING = "members.BBB.price.ukraine", "member_defaults.anchoring"
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +79,7 @@ def logistic(x: np.ndarray) -> np.ndarray:
 
 
 def sobol_indices() -> pd.DataFrame:
-    return pd.DataFrame({"parameter": [NOISE, ANCHORING, LINKAGE], "S1": [0.41, 0.30, -0.01],
+    return pd.DataFrame({"parameter": [NOISE, ANCHORING, PRICE], "S1": [0.41, 0.30, -0.01],
                          "S1_conf": [0.05, 0.08, 0.02], "ST": [0.55, 0.50, 0.04], "ST_conf": [0.06, 0.07, 0.02]})
 
 
@@ -143,15 +143,15 @@ def test_many_parameters_show_the_mean_over_the_other_points_and_its_range(tmp_p
 
 
 def test_lhs_plots_every_point_without_a_heatmap(tmp_path, scenario):
-    design = sampled_design("lhs", [NOISE, LINKAGE], 40)
-    points = with_consensus(design, 0.2 + 0.6 * design.table[LINKAGE].to_numpy())
+    design = sampled_design("lhs", [NOISE, PRICE], 40)
+    points = with_consensus(design, 0.2 + 0.6 * design.table[PRICE].to_numpy())
     paths = save_sweep_figures(tmp_path, scenario, design, points, paired(design, points), None, [])
     assert written(paths) == files("sweep-consensus", "sweep-differences")
     assert "Each design point with its Wilson 95 % interval" in svg_text(tmp_path / "sweep-consensus.svg")
 
 
 def test_sobol_bars_carry_the_overlap_warning(tmp_path, scenario):
-    design = sampled_design("sobol", [NOISE, ANCHORING, LINKAGE], 40)
+    design = sampled_design("sobol", [NOISE, ANCHORING, PRICE], 40)
     points = with_consensus(design, design.table[NOISE].to_numpy())
     paths = save_sweep_figures(tmp_path, scenario, design, points, None, sobol_indices(), [OVERLAP_WARNING])
     assert written(paths) == files("sweep-sensitivity")
@@ -165,17 +165,17 @@ def test_sobol_bars_carry_the_overlap_warning(tmp_path, scenario):
 
 
 def test_morris_shows_mu_star_and_sigma_and_keeps_unparsed_warnings(tmp_path, scenario):
-    design = sampled_design("morris", [NOISE, ANCHORING, LINKAGE], 40)
+    design = sampled_design("morris", [NOISE, ANCHORING, PRICE], 40)
     points = with_consensus(design, design.table[NOISE].to_numpy())
-    indices = pd.DataFrame({"parameter": [ANCHORING, NOISE, LINKAGE], "mu_star": [0.30, 0.12, 0.01],
+    indices = pd.DataFrame({"parameter": [ANCHORING, NOISE, PRICE], "mu_star": [0.30, 0.12, 0.01],
                             "mu_star_conf": [0.04, 0.03, 0.01], "sigma": [0.35, 0.05, 0.01], "mu": [0.2, -0.1, 0.0]})
-    warnings = [f"mu_star of {NOISE} and {LINKAGE}: 95 % intervals overlap (0.120 ± 0.030 vs 0.010 ± 0.010)",
+    warnings = [f"mu_star of {NOISE} and {PRICE}: 95 % intervals overlap (0.120 ± 0.030 vs 0.010 ± 0.010)",
                 "something else went wrong"]
     paths = save_sweep_figures(tmp_path, scenario, design, points, None, indices, warnings)
     assert written(paths) == files("sweep-sensitivity")
     text = svg_text(tmp_path / "sweep-sensitivity.svg")
     assert "σ = μ*" in text and "something else went wrong" in text
-    assert "95 % intervals of μ* overlap: the ranking of acceptance noise and Betaland: linkage" in text
+    assert "95 % intervals of μ* overlap: the ranking of acceptance noise and Betaland: price on Ukraine's" in text
 
 
 def test_sensitivity_figure_is_skipped_without_indices(tmp_path, scenario):
@@ -225,7 +225,9 @@ def test_no_figures_for_a_stand_in_without_differences(tmp_path, scenario):
     ("members.CCC.shift.ukraine", "Gammaland: shift on Ukraine's membership path (points on the 0-100 scale)"),
     ("members.AAA.ideal.ukraine.low",
      "Alphaland: ideal (low) on Ukraine's membership path (points on the 0-100 scale)"),
-    ("member_defaults.reservation", "reservation (all members) (points)"),
+    ("member_defaults.failure_cost", "failure cost (all members) (salience-weighted points)"),
+    ("members.BBB.price.ukraine", "Betaland: price on Ukraine's membership path (salience-weighted points)"),
+    ("issues.spending.status_quo", "Defence spending pledge: status quo (points on the 0-100 scale)"),
     ("protocol.rounds", "rounds to the deadline"),
     ("protocol.influence.self_weight", "influence (self weight) (0-1)"),
     ("blocs.B.shift.spending", "Bloc B: shift on Defence spending pledge (points on the 0-100 scale)"),
@@ -239,9 +241,9 @@ def test_parameter_labels_are_readable_and_carry_units(scenario, path, label):
 def all_figures(scenario):
     grid2 = grid_design({NOISE: [0.5, 2.0, 3.5], SHIFT: [-20.0, -10.0, 0.0]})
     grid2_points = with_consensus(grid2, np.linspace(0.1, 0.9, 9))
-    lhs = sampled_design("lhs", [NOISE, LINKAGE, ANCHORING], 30)
-    lhs_points = with_consensus(lhs, lhs.table[LINKAGE].to_numpy())
-    sobol = sampled_design("sobol", [NOISE, ANCHORING, LINKAGE], 40)
+    lhs = sampled_design("lhs", [NOISE, PRICE, ANCHORING], 30)
+    lhs_points = with_consensus(lhs, lhs.table[PRICE].to_numpy())
+    sobol = sampled_design("sobol", [NOISE, ANCHORING, PRICE], 40)
     persuade = persuade_design()
     persuade_points = with_consensus(persuade, np.array([0.5, 0.52, 0.61, 0.45]))
     builders = {}

@@ -2,7 +2,7 @@
 leave-one-summit-out (LOSO) errors.
 
 Only global behavioural and protocol parameters are calibrated (`PARAMETERS`); they are applied to
-every case as `--set` overrides, so each member's per-member values (e.g. Türkiye's `linkage`) and
+every case as `--set` overrides, so each member's per-member values (e.g. Türkiye's `price`) and
 every stance stay as coded from sources. The method (docs/validation.md):
 
 1. A scrambled Sobol design of `POINTS` parameter vectors (seed `DESIGN_SEED`), plus the scenario
@@ -39,11 +39,9 @@ from model.scenario.schema import ScenarioError
 # path -> (low, high, log scale?): the search box, wide around the judgement values of baseline.yaml
 PARAMETERS = {
     "member_defaults.anchoring": (0.1, 0.9, False),
-    "member_defaults.concession": (0.25, 4.0, True),
-    "member_defaults.tolerance": (2.0, 15.0, False),
-    "member_defaults.reservation": (15.0, 50.0, False),
-    "protocol.acceptance_noise": (0.0, 6.0, False),
-    "protocol.objector_pull": (0.0, 0.6, False),
+    "member_defaults.failure_cost": (5.0, 80.0, True),
+    "protocol.acceptance_noise": (2.0, 25.0, True),
+    "protocol.preparatory_cost_share": (0.0, 0.5, False),
 }
 WEIGHTS = {"level": 1.0, "consensus": 20.0, "timing": 5.0, "holdouts": 5.0}
 POINTS = 256  # Sobol points (a power of two)
@@ -52,7 +50,6 @@ SCREEN_RUNS = 400
 FINALISTS = 8
 FINAL_RUNS = 2000
 METRICS = ("loss", "level", "p_consensus", "p_last_round", "holdout_recall", "holdout_precision")
-NEVER_AGREED_ERROR = 100.0  # level error charged for an observed issue the model never agrees
 
 
 @dataclasses.dataclass
@@ -92,12 +89,12 @@ def with_behaviour(base: Params, scenario) -> Params:
     """`base` with the behaviour and protocol scalars of `scenario` (same members, issues, stances):
     what `build_params` would give, without rebuilding the ideal-point tables."""
     b = [scenario.behaviour(c) for c in base.codes]
+    a0 = np.array([x.anchoring for x in b])[:, None]
+    protocol = scenario.protocol
     return dataclasses.replace(
-        base,
-        anchoring=np.array([x.anchoring for x in b]), concession=np.array([x.concession for x in b]),
-        tolerance=np.array([x.tolerance for x in b]), reservation=np.array([x.reservation for x in b]),
-        linkage=np.array([x.linkage for x in b]), rounds=scenario.protocol.rounds,
-        acceptance_noise=scenario.protocol.acceptance_noise, objector_pull=scenario.protocol.objector_pull)
+        base, anchoring=a0 + (1.0 - a0) * base.salience, failure_cost=np.array([x.failure_cost for x in b]),
+        rounds=protocol.rounds, summit_sessions=protocol.summit_sessions, acceptance_noise=protocol.acceptance_noise,
+        preparatory_cost_share=protocol.preparatory_cost_share, drafting=protocol.drafting)
 
 
 def case_metrics(table, scenario) -> dict:
@@ -106,10 +103,8 @@ def case_metrics(table, scenario) -> dict:
     n = table.num_rows
     consensus = table["consensus"].to_numpy(zero_copy_only=False)
     errors = []
-    for issue, level in obs.levels.items():
-        levels = table[f"level_{issue}"].to_numpy(zero_copy_only=False)
-        agreed = levels[~np.isnan(levels)]
-        errors.append(abs(agreed.mean() - level) if len(agreed) else NEVER_AGREED_ERROR)
+    for issue, level in obs.levels.items():  # the text that stands: agreed, or the status quo
+        errors.append(abs(table[f"level_{issue}"].to_numpy(zero_copy_only=False).mean() - level))
     p_cons = float(consensus.mean()) if n else 0.0
     rounds = table["agreement_round"].to_numpy(zero_copy_only=False)[consensus]
     last = float((rounds == scenario.protocol.rounds).mean()) if len(rounds) else 0.0
@@ -245,7 +240,7 @@ def render(report: dict) -> str:
                      + f"{r['objective']:>11.2f}{r['objective_at_file_values']:>9.2f}")
     lines += ["", "Level MAE (points) per case: model at the fit, model at the files' values, and the baselines",
               f"{'fit':<26}{'case':<16}{'role':<10}{'model':>7}{'files':>7}{'compr.':>8}{'w.med.':>8}{'mean':>7}"
-              f"{'P(cons)':>9}{'P(last)':>9}{'recall':>8}{'prec.':>7}"]
+              f"{'s.quo':>7}{'P(cons)':>9}{'P(last)':>9}{'recall':>8}{'prec.':>7}"]
     for fit, r in fits.items():
         for case, m in r["cases"].items():
             role = "held out" if case == r["held_out"] else "fitted"
@@ -254,7 +249,8 @@ def render(report: dict) -> str:
             prec = "-" if m["holdout_precision"] is None else f"{m['holdout_precision']:.2f}"
             lines.append(f"{fit[:25]:<26}{case[:15]:<16}{role:<10}{m['level']:>7.1f}"
                          f"{r['cases_at_file_values'][case]['level']:>7.1f}{b['compromise']:>8.1f}"
-                         f"{b['weighted_median']:>8.1f}{b['plain_mean']:>7.1f}{m['p_consensus']:>9.3f}"
+                         f"{b['weighted_median']:>8.1f}{b['plain_mean']:>7.1f}{b['status_quo']:>7.1f}"
+                         f"{m['p_consensus']:>9.3f}"
                          f"{m['p_last_round']:>9.3f}{recall:>8}{prec:>7}")
     held = [(r["held_out"], r["cases"][r["held_out"]]) for r in fits.values() if r["held_out"]]
     if held:
@@ -266,7 +262,7 @@ def render(report: dict) -> str:
                       + f". The model {verdict} every baseline out of sample.",
                   *wrapped(f"Caveat: {SMALL_SAMPLE}")]
     lasts = [m["p_last_round"] for m in fits["all"]["cases"].values()]
-    lines += wrapped(f"Timing at the fit on all cases: P(agreement in the last round) from {min(lasts):.3f} to "
+    lines += wrapped(f"Timing at the fit on all cases: P(agreement at the summit, the last round) from {min(lasts):.3f} to "
                       f"{max(lasts):.3f} across the cases (see each case's `late` in its observed block).")
     best = fits["all"]["values"]
     lines += ["", "To validate at the fit on all cases (the scenario files are not changed):",

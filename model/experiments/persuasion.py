@@ -17,7 +17,7 @@ def persuasion_design(scenario: Scenario, distance: float) -> Design:
     where the compromise is the salience x capability weighted mean of the nominal ideal points.
     A member already closer than `distance` moves onto the compromise."""
     p = params_for(scenario)
-    target = compromise(p.nominal_ideal[None], p.draft_weight)[0]
+    target = compromise(p.nominal_ideal[None], p.compromise_weight)[0]
     # rounded to 1e-9 points, so a member at the compromise (up to float error) does not move at all
     move = np.round(np.clip(target[None, :] - p.nominal_ideal, -distance, distance), 9)
     rows, overrides = [{"member": "(reference)"} | dict.fromkeys(p.issues, 0.0)], [{}]

@@ -26,14 +26,14 @@ WORKERS_PER_CORE = 4  # the most local worker processes per core --workers may a
 COMMON = """\
 Rerunning a command resumes into its output folder; --fresh starts over (it deletes only the
 files the tool writes). Parameter paths for --set and --sweep: docs/scenario-format.md
-(e.g. members.POL.ideal.ukraine, member_defaults.reservation); sweeps: docs/sweeps.md.
+(e.g. members.POL.ideal.ukraine, member_defaults.failure_cost); sweeps: docs/sweeps.md.
 """
 EXAMPLES = {
     "run": """\
   python run.py scenarios/baseline.yaml                     # 2,000 runs, all cores, results/baseline/
   python run.py run scenarios/baseline.yaml --runs 500 --seed 1 --out results/try
   python run.py scenarios/baseline.yaml --engine mesa       # the Mesa reference engine (same numbers)
-  python run.py scenarios/baseline.yaml --set protocol.rounds=4 --set members.TUR.linkage=0""",
+  python run.py scenarios/baseline.yaml --set protocol.rounds=4 --set members.TUR.price.sweden=0""",
     "sweep": """\
   python run.py sweep scenarios/sweeps/germany-turkey.yaml  # a scenario with a sweep: block
   python run.py sweep scenarios/baseline.yaml --sweep members.DEU.shift.ukraine=-20:20:9 --runs 1000

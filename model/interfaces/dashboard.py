@@ -26,16 +26,33 @@ def _shift_targets() -> list[str]:
     return [NOBODY, *(f"bloc {b}" for b in BASE.blocs), *(f"member {m}" for m in BASE.members)]
 
 
+def _priced() -> tuple[str, str, float]:
+    """The baseline's first member with a price on offer: (member, issue, amount)."""
+    for code, member in BASE.members.items():
+        for issue, amount in member.price.items():
+            return code, issue, amount
+    return next(iter(BASE.members)), next(iter(BASE.issues)), 0.0
+
+
+PRICED = _priced()
+
+
 class DashboardModel(NegotiationModel):
     """The baseline negotiation with the dashboard's controls applied as scenario overrides."""
 
-    def __init__(self, rounds: int = BASE.protocol.rounds, concession: float = BASE.member_defaults.concession,
-                 acceptance_noise: float = BASE.protocol.acceptance_noise, linkage_member: str = "TUR",
-                 linkage: float = BASE.behaviour("TUR").linkage, shift_who: str = NOBODY,
-                 seed: str = str(BASE.run.seed), replication: int = 0, **shifts: float):
-        overrides = [f"protocol.rounds={rounds}", f"member_defaults.concession={concession}",
-                     f"protocol.acceptance_noise={acceptance_noise}",
-                     f"members.{linkage_member}.linkage={linkage}"]
+    def __init__(self, rounds: int = BASE.protocol.rounds, summit_sessions: int = BASE.protocol.summit_sessions,
+                 acceptance_noise: float = BASE.protocol.acceptance_noise,
+                 failure_cost: float = BASE.member_defaults.failure_cost,
+                 preparatory_cost_share: float = BASE.protocol.preparatory_cost_share,
+                 price_member: str = PRICED[0], price: float = PRICED[2], exemptions: bool = False,
+                 exemption_cost: float = 10.0,
+                 shift_who: str = NOBODY, seed: str = str(BASE.run.seed), replication: int = 0, **shifts: float):
+        overrides = [f"protocol.rounds={rounds}", f"protocol.summit_sessions={summit_sessions}",
+                     f"protocol.acceptance_noise={acceptance_noise}", f"member_defaults.failure_cost={failure_cost}",
+                     f"protocol.preparatory_cost_share={preparatory_cost_share}",
+                     f"members.{price_member}.price.{PRICED[1]}={price}"]
+        if exemptions:  # otherwise as the scenario has them (the baseline: none)
+            overrides += [f"issues.{issue}.carve_out_cost={exemption_cost}" for issue in BASE.issues]
         if shift_who != NOBODY:
             kind, who = shift_who.split(" ", 1)
             collection = "blocs" if kind == "bloc" else "members"
@@ -57,12 +74,19 @@ def _seed(text: str) -> int:
 def model_params() -> dict:
     """The sidebar: what analysts change most."""
     params = {
-        "rounds": Slider("rounds to the deadline", BASE.protocol.rounds, 1, 20, 1),
-        "concession": Slider("concession (beta: <1 late, >1 early)", BASE.member_defaults.concession, 0.2, 5.0, 0.1),
-        "acceptance_noise": Slider("acceptance noise (logistic scale)", BASE.protocol.acceptance_noise, 0.0, 10.0, 0.5),
-        "linkage_member": {"type": "Select", "value": "TUR", "values": list(BASE.members),
-                           "label": "who may sell a veto"},
-        "linkage": Slider("linkage: P(sells its veto) per round", BASE.behaviour("TUR").linkage, 0.0, 1.0, 0.05),
+        "rounds": Slider("rounds (the last: the summit)", BASE.protocol.rounds, 1, 20, 1),
+        "summit_sessions": Slider("drafts at the summit", BASE.protocol.summit_sessions, 1, 10, 1),
+        "acceptance_noise": Slider("acceptance noise (points)", BASE.protocol.acceptance_noise,
+                                   0.0, 30.0, 0.5),
+        "failure_cost": Slider("cost of failure (points)",
+                               BASE.member_defaults.failure_cost, 0.0, 80.0, 1.0),
+        "preparatory_cost_share": Slider("share felt before summit",
+                                         BASE.protocol.preparatory_cost_share, 0.0, 1.0, 0.05),
+        "price_member": {"type": "Select", "value": PRICED[0], "values": list(BASE.members),
+                         "label": f"price for a veto on {PRICED[1]}: who"},
+        "price": Slider("price for that veto (points)", PRICED[2], 0.0, 40.0, 1.0),
+        "exemptions": {"type": "Checkbox", "value": False, "label": "exemptions at the summit"},
+        "exemption_cost": Slider("exemption cost (points)", 10.0, 0.0, 40.0, 1.0),
         "shift_who": {"type": "Select", "value": NOBODY, "values": _shift_targets(),
                       "label": "shift the positions of"},
     }
@@ -84,22 +108,29 @@ def _text(heading: str, paragraphs: list[str], items: list[str] = ()) -> None:
 
 @solara.component
 def StatusPanel(model: DashboardModel):
-    """Where the talks stand; the declaration's text once agreed."""
+    """Where the talks stand; the declaration's text once agreed; contracts and exemptions."""
     update_counter.get()  # re-render after every Step, Play tick and Reset
-    out, scenario = model.outcome, model.scenario_config
-    heading = f"Round {model.round} of {model.params.rounds}"
+    out, scenario, p = model.outcome, model.scenario_config, model.params
+    stage = "the summit" if model.summit else "a preparatory round"
+    heading = f"Round {model.round} of {p.rounds} ({stage})" if model.round else f"Before round 1 of {p.rounds}"
+    quo = "; ".join(f"{scenario.issues[i].label}: {q:g}" for i, q in zip(p.issues, p.status_quo))
     if model.running:
-        _text(heading, [f"Negotiating. Objected to the last draft: {' '.join(model.objectors) or 'nobody yet'}."])
-        return
-    headline = {"consensus": f"Consensus in round {out.agreement_round}. Declaration:",
-                "partial": "Deadline passed: contested issues dropped, the rest agreed. Declaration:",
-                "none": "Deadline passed without a declaration."}[out.kind]
-    items = [f"{scenario.issues[name].label}: " + ("dropped" if level != level else
-                                                   f"{level:.1f}, {scenario.issues[name].phrase(level)}")
-             for name, level in out.levels.items()] if out.kind != "none" else []
-    _text(heading, [headline], items)
-    solara.v.Html(tag="p", children=[f"Last holdouts: {' '.join(out.holdouts) or 'none'}; "
-                                     f"side payments: {' '.join(map(str, out.side_payments)) or 'none'}."])
+        _text(heading, [f"Negotiating. Objected to the last draft: {' '.join(model.objectors) or 'nobody yet'}.",
+                        f"Status quo (the text that stands if an issue is not agreed): {quo}."])
+    else:
+        headline = {"consensus": f"Consensus in round {out.agreement_round}. Declaration:",
+                    "partial": "Deadline passed: contested issues dropped, the rest agreed. Declaration:",
+                    "none": "Deadline passed without a declaration: the status quo stands."}[out.kind]
+        items = [f"{scenario.issues[name].label}: {level:.1f}, {scenario.issues[name].phrase(level)}"
+                 + ("" if out.agreed[name] else " (not agreed: the status quo stands)")
+                 for name, level in out.levels.items()]
+        _text(heading, [headline], items)
+    prices = [f"{code} on {issue}: {amount:g}" for code, m in scenario.members.items()
+              for issue, amount in m.price.items() if amount > 0]
+    solara.v.Html(tag="p", children=[
+        f"Prices on offer: {', '.join(prices) or 'none'}. Vetoes sold (member:issue@round=level/payment): "
+        f"{' '.join(map(str, out.side_payments)) or 'none'}; exemptions: {' '.join(map(str, out.carve_outs)) or 'none'}; "
+        f"last holdouts: {' '.join(out.holdouts) or 'none'}."])
 
 
 @solara.component
@@ -128,8 +159,13 @@ def BatchEstimatePanel(model: DashboardModel):
     solara.SliderInt("replications", value=runs, on_value=set_runs, min=100, max=20000, step=100)
     solara.Button(f"Run {runs} replications", on_click=estimate, color="primary")
     if summary:
+        last = summary["agreement_round"]["last_round"]
+        levels = "; ".join(f"{name} {issue['mean']:.1f} (agreed in {issue['agreed']['p']:.0%})"
+                           for name, issue in summary["issues"].items())
         _text("Batch estimate", [f"P(consensus) = {fmt_share(summary['consensus'])} (95 % Wilson interval), "
-                                 f"seed {summary['seed']}. Last holdouts, share of runs:"],
+                                 f"seed {summary['seed']}; agreed at the summit: "
+                                 f"{'n/a' if last['p'] is None else format(last['p'], '.1%')} of agreements.",
+                                 f"Mean text that stands: {levels}. Last holdouts, share of runs:"],
               [f"{row['member']} {row['name']}: {fmt_share(row)}" for row in summary["holdouts"][:8]])
     else:
         _text("Batch estimate", ["P(consensus) at the current settings, with the fast ensemble engine."])

@@ -1,12 +1,13 @@
-"""The Mesa model of one negotiation: one step = one round, until consensus or the deadline.
+"""The Mesa model of one negotiation: one step = one round; the last round is the summit.
 
     model = NegotiationModel()            # the Vilnius baseline, its recorded seed, replication 0
     model.run_for(model.params.rounds)    # or step() round by round; stops itself when done
-    model.outcome                         # consensus, levels, holdouts, side payments
+    model.outcome                         # consensus, levels, holdouts, contracts, exemptions
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import mesa
@@ -17,10 +18,12 @@ from model.scenario.files import BASELINE, load_scenario
 from model.scenario.schema import Scenario
 
 from . import rules
-from .agents import Chair, Ally
+from .agents import Ally, Chair
 from .params import Params, params_for
 from .results import Ledger, Outcome
-from .seeds import Purpose, fresh_seed, root_key, uniforms
+from .seeds import Purpose, fresh_seed, root_key, uniforms, vote_number
+
+ROW = np.zeros(1, np.intp)  # the model's one replication, as the ledger's row
 
 
 class NegotiationModel(mesa.Model):
@@ -33,86 +36,140 @@ class NegotiationModel(mesa.Model):
         replication: which replication of that seed to play (see `seeds.py`).
         collect: record per-round data (DataCollector) for plots and traces; off in batch runs.
         params: precomputed arrays for this scenario (default: `params_for(scenario)`, cached).
+        agent_classes: member code -> an `Ally` subclass that plays that member (Python only).
     """
 
     def __init__(self, scenario: Scenario | str | Path | None = None, rng: int | None = None,
-                 replication: int = 0, collect: bool = True, params: Params | None = None):
+                 replication: int = 0, collect: bool = True, params: Params | None = None,
+                 agent_classes: Mapping[str, type[Ally]] | None = None):
         if not isinstance(scenario, Scenario):
             scenario = load_scenario(scenario or BASELINE)
         seed = rng if rng is not None else (scenario.run.seed if scenario.run.seed is not None else fresh_seed())
         super().__init__(rng=int(seed))
         self.scenario_config = scenario
         self.seed, self.replication = int(seed), replication
-        self.params = params or params_for(scenario)
+        self.params = p = params or params_for(scenario)
+        self.custom = dict(agent_classes or {})
+        _check_classes(self.custom, p)
         self._key = root_key(self.seed)
-        self.state = rules.State.start(self.params.draw_ideals(self._key, replication, 1))
         self.round = 0
-        self.last_round: rules.RoundResult | None = None
-        self.ledger = Ledger(1, self.params)  # what the results table gets, as in the ensemble
-
-        p = self.params
-        self.members = Ally.create_agents(self, p.n, index=list(range(p.n)), code=list(p.codes),
-                                                 name=list(p.names), bloc=list(p.blocs), voting=list(p.voting))
+        self.ledger = Ledger(1, p)  # what the results table gets, as in the ensemble
+        ideal = p.draw_ideals(self._key, replication, 1)[0]
+        for i, code in enumerate(p.codes):
+            self.custom.get(code, Ally)(self, i, code, p.names[i], p.blocs[i], bool(p.voting[i]), ideal[i],
+                                        p.weight[i], float(p.failure_cost[i]), p.anchoring[i], p.price[i])
+        # the members in file order (a custom strategy is a subclass, so a type of its own for Mesa)
+        self.allies = self.agents_by_type[Ally] if not self.custom else self.agents.select(
+            lambda a: isinstance(a, Ally))
         self.chair = Chair(self)
         self.datacollector = _collector(p.issues) if collect else None
         if self.datacollector:
             self.datacollector.collect(self)
 
-    def _draws(self, purpose: Purpose) -> np.ndarray:
-        return uniforms(self._key, purpose, self.round, self.replication, 1, self.params.n)
+    @property
+    def summit(self) -> bool:
+        return self.round == self.params.rounds
+
+    def kappa(self, ally: Ally) -> float:
+        """What failing costs `ally` in this round: all of it at the summit, a share before."""
+        return float(rules.failure_cost_at(ally.failure_cost, self.summit, self.params.preparatory_cost_share))
 
     def step(self) -> None:
-        """One round: draft, vote, then consensus, deadline fallback, or linkage and position update."""
-        if not self.running:
-            return
-        self.round += 1
+        """One round: the chair drafts and the Allies vote (at the summit, in several drafting
+        sessions); holdouts may sell their veto, and at the summit ask for exemptions; at the
+        summit's end the fallback decides; before it, positions move (persuasion)."""
         p = self.params
-        accept_u = self._draws(Purpose.ACCEPT) if p.acceptance_noise > 0 else None
-        linkage_u = self._draws(Purpose.LINKAGE) if rules.needs_linkage_draws(p) else None
-        result = rules.play_round(p, self.state, self.round, accept_u, linkage_u)
-        self.last_round = result
-        self.ledger.record(np.zeros(1, np.intp), self.round, result)
-        self.running = not result.finished[0]
+        self.round += 1
+        sessions = p.summit_sessions if self.summit else 1
+        for session in range(1, sessions + 1):
+            if self.session(session, last=self.summit and session == sessions):
+                return self.stop()
+        if self.summit:
+            agreed = self.chair.fall_back(self.kappa)
+            self.ledger.finish(ROW, self.round, sessions, np.zeros(1, bool), agreed[None], self.chair.draft[None],
+                               np.array(self.allies.get("carved"))[None])
+            return self.stop()
+        targets = rules.persuade(np.array(self.allies.get("position")), np.array(self.allies.get("ideal")),
+                                 p.influence, np.array(self.allies.get("anchoring")))
+        self.allies.do("adopt", targets)
+        self.collect()
+
+    def session(self, session: int, last: bool) -> bool:
+        """One draft and one vote; True when all accept. After a failed vote (but the summit's last),
+        holdouts sell their vetoes and, at the summit, ask for exemptions."""
+        p = self.params
+        draft = self.chair.propose(p.drafting)
+        noise = rules.acceptance_noise(p.acceptance_noise, self._draws(vote_number(self.round, session, p.rounds)))
+        self.allies.do("vote", draft, self.chair.exempted(), noise)
+        accepts = np.array(self.allies.get("accepted"))[None]
+        self.ledger.voted(ROW, self.round, accepts)
+        if accepts.all():
+            self.ledger.finish(ROW, self.round, session, np.ones(1, bool), np.ones((1, p.k), bool), draft[None],
+                               np.array(self.allies.get("carved"))[None])
+            return True
+        if not last:
+            self.chair.close_contracts(self.round, p.drafting)
+            if self.summit:
+                self.chair.grant_exemptions(self.allies.select(lambda a: not a.accepted), self.kappa)
+        return False
+
+    def stop(self) -> None:
+        """The negotiation is over: Mesa's own step counter stops with it."""
+        self.running = False
+        self._default_schedule.stop()  # a stopped model does not count rounds it did not play
+        self.collect()
+
+    def collect(self) -> None:
         if self.datacollector:
             self.datacollector.collect(self)
+
+    def _draws(self, vote: int) -> np.ndarray | None:
+        if self.params.acceptance_noise == 0:
+            return None
+        return uniforms(self._key, Purpose.ACCEPT, vote, self.replication, 1, self.params.n)[0]
 
     # ---- views used by reporters, the dashboard and traces
     @property
     def outcome(self) -> Outcome:
-        """Consensus, levels, holdouts and side payments so far (final once the model stops)."""
+        """Consensus, levels, holdouts, contracts and exemptions so far (final once the model stops)."""
         return self.ledger.outcome(0)
 
     @property
     def objectors(self) -> list[str]:
-        if self.last_round is None:
-            return []
-        return [c for c, ok in zip(self.params.codes, self.last_round.accepts[0]) if not ok]
+        return [a.code for a in self.allies if a.accepted is False]
+
+
+def _check_classes(custom: Mapping[str, type[Ally]], p: Params) -> None:
+    for code, cls in custom.items():
+        if code not in p.codes:
+            raise ValueError(f"agent_classes: unknown member {code!r}; known: {', '.join(p.codes)}")
+        if not (isinstance(cls, type) and issubclass(cls, Ally)):
+            raise TypeError(f"agent_classes[{code!r}]: give a subclass of model.negotiation.agents.Ally, got {cls!r}")
 
 
 def play(scenario: Scenario, seed: int, replication: int = 0, collect: bool = True,
-         params: Params | None = None) -> NegotiationModel:
-    """One replication played to its end (with per-round data for plots and `--replay`)."""
-    model = NegotiationModel(scenario, rng=seed, replication=replication, collect=collect, params=params)
+         params: Params | None = None, agent_classes: Mapping[str, type[Ally]] | None = None) -> NegotiationModel:
+    """One replication played to its end (with per-round data for plots and `replay`)."""
+    model = NegotiationModel(scenario, rng=seed, replication=replication, collect=collect, params=params,
+                             agent_classes=agent_classes)
     model.run_for(model.params.rounds)
     return model
 
 
-def run_replications(scenario: Scenario, seed: int, first: int, count: int,
-                     params: Params | None = None) -> pa.Table:
+def run_replications(scenario: Scenario, seed: int, first: int, count: int, params: Params | None = None,
+                     agent_classes: Mapping[str, type[Ally]] | None = None) -> pa.Table:
     """The Mesa engine's batch: one model per replication, one results row each."""
     params = params or params_for(scenario)
-    return pa.concat_tables([play(scenario, seed, r, collect=False, params=params).ledger.table(seed, r)
+    return pa.concat_tables([play(scenario, seed, r, collect=False, params=params,
+                                  agent_classes=agent_classes).ledger.table(seed, r)
                              for r in range(first, first + count)])
 
 
 def _collector(issues: tuple[str, ...]) -> mesa.DataCollector:
-    """Per round: the chair's draft and who objected; per member: positions and its vote."""
+    """Per round: the chair's draft and who objected; per member: positions, margin and vote."""
     model_reporters = {"round": "round", "objectors": lambda m: " ".join(m.objectors),
                        "consensus": lambda m: m.outcome.consensus}
-    model_reporters |= {f"draft_{i}": (lambda m, i=i: m.chair.draft.get(i, float("nan"))) for i in issues}
-    agent_reporters = {"code": "code", "bloc": "bloc", "accepts": "accepts"}
-    agent_reporters |= {f"position_{i}": (lambda a, i=i: a.position[i]) for i in issues}
-    return mesa.DataCollector(
-        model_reporters=model_reporters,
-        agenttype_reporters={Ally: agent_reporters},
-    )
+    model_reporters |= {f"draft_{i}": (lambda m, k=k: float(m.chair.draft[k])) for k, i in enumerate(issues)}
+    agent_reporters = {"code": "code", "bloc": "bloc", "accepts": "accepted", "margin": "margin_now"}
+    agent_reporters |= {f"position_{i}": (lambda a, k=k: float(a.position[k])) for k, i in enumerate(issues)}
+    return mesa.DataCollector(model_reporters=model_reporters, agenttype_reporters={Ally: agent_reporters})

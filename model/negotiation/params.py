@@ -28,19 +28,21 @@ class Params:
     voting: np.ndarray  # (n,) bool: only voting members can block
     capability: np.ndarray  # (n,) influence weight, sums to 1
     salience: np.ndarray  # (n, K) in [0, 1]
-    anchoring: np.ndarray  # (n,) Friedkin-Johnsen weight on the own ideal point
-    concession: np.ndarray  # (n,) Faratin beta
-    tolerance: np.ndarray  # (n,) acceptable distance in round 1
-    reservation: np.ndarray  # (n,) acceptable distance at the deadline
-    linkage: np.ndarray  # (n,) per-round probability a holdout sells its veto
+    anchoring: np.ndarray  # (n, K) Friedkin-Johnsen weight on the own ideal point, a0 + (1 - a0) * salience
+    failure_cost: np.ndarray  # (n,) kappa: what a failed summit costs the member (salience-weighted points)
+    price: np.ndarray  # (n, K) side payment on offer for the member's veto on the issue (0: none)
+    status_quo: np.ndarray  # (K,) the text that stands if an issue is not agreed
+    carve_out_cost: np.ndarray  # (K,) cost to every other member of one exemption (inf: none allowed)
     influence: np.ndarray  # (n, n) row-stochastic influence matrix W
     ideal_kind: np.ndarray  # (n, K) FIXED | UNIFORM | PERT | TRUNCNORMAL
     # (4, n, K): fixed (x), uniform (low, high), pert (low, mode, high), truncnormal (mean, sd, low, high)
     ideal_args: np.ndarray
     ideal_quantiles: np.ndarray  # (n*K, QUANTILE_POINTS) inverse CDF of each ideal point on a uniform grid
-    rounds: int
-    acceptance_noise: float
-    objector_pull: float
+    rounds: int  # the last round is the summit
+    summit_sessions: int  # drafting sessions in the summit round
+    acceptance_noise: float  # logistic scale of the acceptance noise (salience-weighted points)
+    preparatory_cost_share: float  # the share of its failure cost a member feels before the summit
+    drafting: str  # "summit": the chair drafts for the summit's failure costs; "current": for this round's
     fallback: str
 
     @property
@@ -52,15 +54,25 @@ class Params:
         return len(self.issues)
 
     @cached_property
-    def draft_weight(self) -> np.ndarray:
-        """(n, K) the chair's compromise weights c_i * s_ik, voting members only."""
+    def compromise_weight(self) -> np.ndarray:
+        """(n, K) the compromise model's weights c_i * s_ik, voting members only (a validation baseline)."""
         return self.capability[:, None] * self.salience * self.voting[:, None]
 
     @cached_property
-    def salience_share(self) -> np.ndarray:
+    def weight(self) -> np.ndarray:
         """(n, K) the distance weights s_ik / sum_k s_ik (computed once; both engines share it)."""
         total = self.salience.sum(axis=1, keepdims=True)
         return self.salience / np.where(total > 0, total, 1.0)
+
+    @cached_property
+    def voters(self) -> np.ndarray:
+        """Indices of the voting members (the chair drafts for them; only they can block)."""
+        return np.flatnonzero(self.voting)
+
+    @cached_property
+    def priced(self) -> np.ndarray:
+        """Indices of the members with a price on offer for some veto, in file order."""
+        return np.flatnonzero((self.price > 0).any(axis=1) & self.voting)
 
     @property
     def nominal_ideal(self) -> np.ndarray:
@@ -90,11 +102,12 @@ class Params:
 
 
 def params_for(scenario: Scenario) -> Params:
-    """`build_params`, remembered for the 32 scenarios used last (a model per run need not rebuild them)."""
+    """`build_params`, remembered for the 8 scenarios used last (a model per run need not rebuild them;
+    a sweep worker meets its points in order, and each holds about 3 MiB of quantile tables)."""
     return _params(ByContent(scenario.spec_hash, scenario))
 
 
-@lru_cache(maxsize=32)
+@lru_cache(maxsize=8)
 def _params(scenario: ByContent[Scenario]) -> Params:
     return build_params(scenario.value)
 
@@ -108,7 +121,10 @@ def build_params(scenario: Scenario) -> Params:
     kind, args = _ideal_arrays(scenario, codes, issues)
     capability = _capability(scenario, codes)
     blocs = tuple(m.bloc for m in members)
-    infl = scenario.protocol.influence
+    infl, protocol = scenario.protocol.influence, scenario.protocol
+    salience = np.array([[m.salience[i] for i in issues] for m in members], dtype=float)
+    a0 = np.array([b.anchoring for b in behaviour])[:, None]
+    carve = [scenario.issues[i].carve_out_cost for i in issues]
     return Params(
         codes=codes,
         names=tuple(m.name for m in members),
@@ -116,21 +132,23 @@ def build_params(scenario: Scenario) -> Params:
         issues=issues,
         voting=np.array([m.voting for m in members]),
         capability=capability,
-        salience=np.array([[m.salience[i] for i in issues] for m in members], dtype=float),
-        anchoring=np.array([b.anchoring for b in behaviour]),
-        concession=np.array([b.concession for b in behaviour]),
-        tolerance=np.array([b.tolerance for b in behaviour]),
-        reservation=np.array([b.reservation for b in behaviour]),
-        linkage=np.array([b.linkage for b in behaviour]),
+        salience=salience,
+        anchoring=a0 + (1.0 - a0) * salience,
+        failure_cost=np.array([b.failure_cost for b in behaviour]),
+        price=np.array([[m.price.get(i, 0.0) for i in issues] for m in members], dtype=float),
+        status_quo=np.array([scenario.issues[i].status_quo for i in issues], dtype=float),
+        carve_out_cost=np.array([np.inf if c is None else c for c in carve], dtype=float),
         influence=influence_matrix(capability, blocs, infl.self_weight, infl.same_bloc_weight),
         ideal_kind=kind,
         ideal_args=args,
         ideal_quantiles=np.vstack([_quantiles(int(c), tuple(a)) for c, a in
                                    zip(kind.ravel(), args.reshape(4, -1).T)]),
-        rounds=scenario.protocol.rounds,
-        acceptance_noise=scenario.protocol.acceptance_noise,
-        objector_pull=scenario.protocol.objector_pull,
-        fallback=scenario.protocol.fallback,
+        rounds=protocol.rounds,
+        summit_sessions=protocol.summit_sessions,
+        acceptance_noise=protocol.acceptance_noise,
+        preparatory_cost_share=protocol.preparatory_cost_share,
+        drafting=protocol.drafting,
+        fallback=protocol.fallback,
     )
 
 

@@ -1,6 +1,6 @@
 """The results table: one row per replication, whichever engine played it.
 
-Both engines record each round's `rules.RoundResult` in a `Ledger` (the ensemble for a batch of
+Both engines record each vote, sale and ending in a `Ledger` (the ensemble for a batch of
 replications, the Mesa model for its one), and the ledger builds the table: one builder, so the
 engines cannot drift apart. A replication's `Outcome` (what `NegotiationModel.outcome` shows) is
 read from the same ledger.
@@ -19,21 +19,25 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from .params import Params
-    from .rules import RoundResult
 
-SIDE_PAYMENT = pa.struct([("member", pa.string()), ("issue", pa.string()), ("round", pa.int32())])
+SIDE_PAYMENT = pa.struct([("member", pa.string()), ("issue", pa.string()), ("round", pa.int32()),
+                          ("level", pa.float64()), ("amount", pa.float64())])
+CARVE_OUT = pa.struct([("member", pa.string()), ("issue", pa.string())])
+LISTS = ("holdouts", "side_payments", "carve_outs")
 
 
 def results_schema(issues: tuple[str, ...] | list[str]) -> pa.Schema:
     """Columns of the results table (documented in README, 'Output files')."""
     fields = [
         ("seed", pa.int64()), ("replication", pa.int64()), ("consensus", pa.bool_()),
-        ("outcome", pa.string()), ("agreement_round", pa.int32()), ("rounds_played", pa.int32()),
+        ("outcome", pa.string()), ("agreement_round", pa.int32()), ("summit_session", pa.int32()),
+        ("rounds_played", pa.int32()),
     ]
     for issue in issues:
         fields += [(f"agreed_{issue}", pa.bool_()), (f"level_{issue}", pa.float64())]
     fields += [("holdouts", pa.list_(pa.string())), ("n_holdouts", pa.int32()),
-               ("side_payments", pa.list_(SIDE_PAYMENT)), ("n_side_payments", pa.int32())]
+               ("side_payments", pa.list_(SIDE_PAYMENT)), ("n_side_payments", pa.int32()),
+               ("carve_outs", pa.list_(CARVE_OUT)), ("n_carve_outs", pa.int32())]
     return pa.schema(fields)
 
 
@@ -56,14 +60,27 @@ def outcome_kind(consensus: np.ndarray, any_agreed: np.ndarray) -> np.ndarray:
 
 
 class SidePayment(NamedTuple):
-    """A veto sold: who sold it, on which issue, after the failed vote of which round."""
+    """A veto sold: who sold it, on which issue, after which round's failed vote, the level the
+    contract fixed and the payment (salience-weighted points of the seller)."""
 
     member: str
     issue: str
     round: int
+    level: float
+    amount: float
 
     def __str__(self) -> str:
-        return f"{self.member}:{self.issue}@{self.round}"  # as the CSV export writes it
+        return f"{self.member}:{self.issue}@{self.round}={round(self.level, 1):g}/{round(self.amount, 2):g}"  # as in CSV
+
+
+class CarveOut(NamedTuple):
+    """An exemption in the agreed text: the member is not bound on the issue (the status quo stands for it)."""
+
+    member: str
+    issue: str
+
+    def __str__(self) -> str:
+        return f"{self.member}:{self.issue}"
 
 
 @dataclass
@@ -73,93 +90,115 @@ class Outcome:
     consensus: bool = False  # the whole declaration agreed by the deadline
     kind: str = "none"  # consensus / partial / none
     agreement_round: int | None = None  # round of the agreement (consensus, or a partial text at the deadline)
+    summit_session: int | None = None  # the summit's drafting session that agreed it (None: before the summit)
     rounds_played: int = 0
-    levels: dict[str, float] = field(default_factory=dict)  # agreed level per issue, NaN if not agreed
+    agreed: dict[str, bool] = field(default_factory=dict)
+    levels: dict[str, float] = field(default_factory=dict)  # the text that stands: agreed, else the status quo
     holdouts: list[str] = field(default_factory=list)  # objectors of the last failed vote on the full package
     side_payments: list[SidePayment] = field(default_factory=list)
+    carve_outs: list[CarveOut] = field(default_factory=list)
 
 
 class Ledger:
-    """Per-replication outcomes of `count` replications, filled in round by round."""
+    """Per-replication outcomes of `count` replications, filled in vote by vote (both engines)."""
 
     def __init__(self, count: int, p: Params):
         self.p = p
         self.consensus = np.zeros(count, bool)
         self.rounds_played = np.zeros(count, np.int32)
         self.agreement_round = np.zeros(count, np.int32)  # 0 = nothing agreed (yet)
-        self.levels = np.full((count, p.k), np.nan)
+        self.summit_session = np.zeros(count, np.int32)  # 0 = not agreed at the summit
+        self.agreed = np.zeros((count, p.k), bool)
+        self.levels = np.broadcast_to(p.status_quo, (count, p.k)).copy()  # the text that stands
         self.holdouts = np.zeros((count, p.n), bool)  # objectors of the last failed full-package vote
-        self.payments: list[tuple[np.ndarray, np.ndarray, np.ndarray, int]] = []  # (rows, members, issues, round)
+        self.carved = np.zeros((count, p.n, p.k), bool)  # exemptions in the agreed text
+        self.sales: list[tuple[np.ndarray, ...]] = []  # (rows, members, issues, rounds, levels, amounts)
 
-    def record(self, live: np.ndarray, round_: int, result: RoundResult) -> None:
-        """Round `round_` of the replications `live` (ledger rows, in the order of `result`'s rows)."""
-        failed = ~result.consensus
-        self.holdouts[live[failed]] = result.holdouts[failed]
-        rows, members = np.nonzero(result.paid_now)
-        if len(rows):
-            self.payments.append((live[rows], members, result.paid_issue[rows, members], round_))
-        self.rounds_played[live] = round_
-        done = result.finished
-        finished = live[done]
-        agreed = result.agreed[done]
-        self.consensus[finished] = result.consensus[done]
-        self.agreement_round[finished] = np.where(agreed.any(axis=1), round_, 0)
-        self.levels[finished] = np.where(agreed, result.draft[done], np.nan)
+    def voted(self, rows: np.ndarray, round_: int, accepts: np.ndarray) -> None:
+        """A vote on the full package in replications `rows` (ledger rows, in the order of `accepts`)."""
+        self.rounds_played[rows] = round_
+        failed = ~accepts.all(axis=1)
+        self.holdouts[rows[failed]] = ~accepts[failed]
 
-    def _payments(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(row, member, issue, round) of every side payment, by replication, round, then member."""
-        if not self.payments:
-            empty = np.zeros(0, np.intp)
-            return empty, empty, empty, empty
-        rows, members, issues, rounds = (np.concatenate(parts) for parts in zip(
-            *[(r, m, i, np.full(len(r), t)) for r, m, i, t in self.payments]))
-        order = np.lexsort((members, rounds, rows))
-        return rows[order], members[order], issues[order], rounds[order]
+    def sold(self, rows: np.ndarray, member: int, issues: np.ndarray, round_: int, levels: np.ndarray,
+             amounts: np.ndarray) -> None:
+        """`member` sold its veto in replications `rows`."""
+        self.sales.append((rows, np.full(len(rows), member), issues, np.full(len(rows), round_), levels, amounts))
+
+    def finish(self, rows: np.ndarray, round_: int, session: int, consensus: np.ndarray, agreed: np.ndarray,
+               package: np.ndarray, carved: np.ndarray) -> None:
+        """Replications `rows` end in `round_` (summit `session`): the issues `agreed` at `package`,
+        the others at their status quo; exemptions count only on agreed issues."""
+        done = agreed.any(axis=1)
+        self.consensus[rows] = consensus
+        self.agreement_round[rows] = np.where(done, round_, 0)
+        self.summit_session[rows] = np.where(done & (round_ == self.p.rounds), session, 0)
+        self.agreed[rows] = agreed
+        self.levels[rows] = np.where(agreed, package, self.p.status_quo)
+        self.carved[rows] = carved & agreed[:, None, :]
+
+    def _sales(self) -> tuple[np.ndarray, ...]:
+        """(row, member, issue, round, level, amount) of every sale, by replication, round, then member."""
+        if not self.sales:
+            return tuple(np.zeros(0, t) for t in (np.intp, np.intp, np.intp, np.intp, float, float))
+        parts = [np.concatenate(column) for column in zip(*self.sales)]
+        order = np.lexsort((parts[1], parts[3], parts[0]))
+        return tuple(column[order] for column in parts)
 
     def table(self, seed: int, first: int) -> pa.Table:
         """The results rows of replications first .. first+count-1."""
         count, p = len(self.consensus), self.p
-        agreed = ~np.isnan(self.levels)
+        codes = np.array(p.codes, dtype=object)
+        issues = np.array(p.issues, dtype=object)
         columns = {
             "seed": np.full(count, seed, np.int64),
             "replication": np.arange(first, first + count, dtype=np.int64),
             "consensus": self.consensus,
-            "outcome": outcome_kind(self.consensus, agreed.any(axis=1)),
+            "outcome": outcome_kind(self.consensus, self.agreed.any(axis=1)),
             "agreement_round": pa.array(self.agreement_round, mask=self.agreement_round == 0),
+            "summit_session": pa.array(self.summit_session, mask=self.summit_session == 0),
             "rounds_played": self.rounds_played,
         }
         for k, issue in enumerate(p.issues):
-            columns[f"agreed_{issue}"] = agreed[:, k]
+            columns[f"agreed_{issue}"] = self.agreed[:, k]
             columns[f"level_{issue}"] = self.levels[:, k]
-        codes = np.array(p.codes, dtype=object)
         rows, members = np.nonzero(self.holdouts)  # row-major: members in file order
         columns["holdouts"] = _lists(rows, pa.array(codes[members].tolist(), pa.string()), count)
         columns["n_holdouts"] = self.holdouts.sum(axis=1).astype(np.int32)
-        rows, members, issues, rounds = self._payments()
+        rows, members, sold, rounds, levels, amounts = self._sales()
         payments = pa.StructArray.from_arrays(
-            [pa.array(codes[members].tolist(), pa.string()),
-             pa.array(np.array(p.issues, dtype=object)[issues].tolist(), pa.string()),
-             pa.array(rounds, pa.int32())], fields=list(SIDE_PAYMENT))
+            [pa.array(codes[members].tolist(), pa.string()), pa.array(issues[sold].tolist(), pa.string()),
+             pa.array(rounds, pa.int32()), pa.array(levels, pa.float64()), pa.array(amounts, pa.float64())],
+            fields=list(SIDE_PAYMENT))
         columns["side_payments"] = _lists(rows, payments, count)
         columns["n_side_payments"] = np.bincount(rows, minlength=count).astype(np.int32)
+        rows, members, carved = np.nonzero(self.carved)  # by replication, member, issue
+        exemptions = pa.StructArray.from_arrays(
+            [pa.array(codes[members].tolist(), pa.string()), pa.array(issues[carved].tolist(), pa.string())],
+            fields=list(CARVE_OUT))
+        columns["carve_outs"] = _lists(rows, exemptions, count)
+        columns["n_carve_outs"] = np.bincount(rows, minlength=count).astype(np.int32)
         schema = results_schema(p.issues)
         return pa.table({name: columns[name] for name in schema.names}, schema=schema)
 
     def outcome(self, row: int = 0) -> Outcome:
         """Replication `row`'s outcome as Python values (the Mesa model's `outcome`)."""
-        p, levels = self.p, self.levels[row]
-        agreed = ~np.isnan(levels)
-        rows, members, issues, rounds = self._payments()
+        p = self.p
+        rows, members, sold, rounds, levels, amounts = self._sales()
         mine = rows == row
         return Outcome(
             consensus=bool(self.consensus[row]),
-            kind=str(outcome_kind(self.consensus[row], agreed.any())),
+            kind=str(outcome_kind(self.consensus[row], self.agreed[row].any())),
             agreement_round=int(self.agreement_round[row]) or None,
+            summit_session=int(self.summit_session[row]) or None,
             rounds_played=int(self.rounds_played[row]),
-            levels=dict(zip(p.issues, map(float, levels))),
+            agreed=dict(zip(p.issues, map(bool, self.agreed[row]))),
+            levels=dict(zip(p.issues, map(float, self.levels[row]))),
             holdouts=[p.codes[i] for i in np.nonzero(self.holdouts[row])[0]],
-            side_payments=[SidePayment(p.codes[m], p.issues[i], int(t))
-                           for m, i, t in zip(members[mine], issues[mine], rounds[mine])])
+            side_payments=[SidePayment(p.codes[m], p.issues[k], int(t), float(y), float(a))
+                           for m, k, t, y, a in zip(members[mine], sold[mine], rounds[mine], levels[mine],
+                                                    amounts[mine])],
+            carve_outs=[CarveOut(p.codes[m], p.issues[k]) for m, k in zip(*np.nonzero(self.carved[row]))])
 
 
 def _lists(rows: np.ndarray, values: pa.Array, count: int) -> pa.ListArray:
@@ -170,13 +209,19 @@ def _lists(rows: np.ndarray, values: pa.Array, count: int) -> pa.ListArray:
 
 def flat_for_csv(table: pa.Table) -> pa.Table:
     """The table with its list columns as space-separated text (CSV has no lists): holdouts as
-    `HUN TUR`, side payments as `TUR:sweden@3` (member:issue@round)."""
-    for name in ("holdouts", "side_payments"):
+    `HUN TUR`, side payments as `TUR:sweden@7=47.5/6.20` (member:issue@round=level/amount),
+    carve-outs as `HUN:ukraine` (member:issue)."""
+    for name in LISTS:
         column = table[name].combine_chunks()
         items = column.flatten()
         if pa.types.is_struct(items.type):
-            who_what = pc.binary_join_element_wise(items.field("member"), items.field("issue"), ":")
-            items = pc.binary_join_element_wise(who_what, pc.cast(items.field("round"), pa.string()), "@")
+            text = pc.binary_join_element_wise(items.field("member"), items.field("issue"), ":")
+            if name == "side_payments":
+                at = pc.binary_join_element_wise(text, pc.cast(items.field("round"), pa.string()), "@")
+                level = pc.cast(pc.round(items.field("level"), 1), pa.string())
+                amount = pc.cast(pc.round(items.field("amount"), 2), pa.string())
+                text = pc.binary_join_element_wise(at, pc.binary_join_element_wise(level, amount, "/"), "=")
+            items = text
         offsets = pc.subtract(column.offsets, column.offsets[0])
         text = pc.binary_join(pa.ListArray.from_arrays(offsets, items), " ")
         table = table.set_column(table.schema.get_field_index(name), name, text)

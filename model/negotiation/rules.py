@@ -1,62 +1,47 @@
-"""The negotiation round's rules, written once over arrays and used by every engine.
+"""The negotiation's rules, written once over arrays: the Mesa agents call them on their own slices
+(an Ally on its K issues, the Chair on all members of its one replication) and the ensemble on
+thousands of replications at once (leading axis R, then n members, then K issues).
 
-Leading axis R = replications (the Mesa engine runs a batch of one), then n members, then K
-issues. Every rule is a pure function of arrays plus, where it needs randomness, uniform draws
-handed in by the caller (see `seeds.py`), so updates are synchronous and never depend on agent
-order. `play_round` is the one composition of the rules; docs/ODD.md describes it in words.
+Notation (docs/ODD.md, "Submodels"): x_i a member's position (its current preference), w_ik its
+salience shares (sum_k w_ik = 1), q the status quo, kappa_i what a failed summit costs it,
+D_i(d) = sum_k w_ik |d_k - x_ik| its distance from a draft d and
+
+    m_i(d) = D_i(q) + kappa_i(t) + transfers_i - D_i(d)      (its acceptance margin).
+
+A member accepts when m_i(d) + noise >= 0. Every rule is a pure function; the randomness comes in
+as uniform draws addressed by (seed, replication, vote, member) (`seeds.py`), so no result depends
+on agent order, engine, batch or worker.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from .params import Params
+from . import drafting
 from .seeds import logistic
 
-
-@dataclass
-class State:
-    """What changes during a negotiation, for R replications."""
-
-    ideal: np.ndarray  # (R, n, K) anchors of the Friedkin-Johnsen update (moved by side payments)
-    position: np.ndarray  # (R, n, K) stated positions
-    objected: np.ndarray  # (R, n) bool: objected to the last draft
-    paid: np.ndarray  # (R, n) bool: has already traded its veto for a side payment
-    on_table: np.ndarray  # (R, K) bool: issues still in the package
-
-    @classmethod
-    def start(cls, ideal: np.ndarray) -> State:
-        r, n, k = ideal.shape
-        return cls(ideal=ideal.copy(), position=ideal.copy(), objected=np.zeros((r, n), bool),
-                   paid=np.zeros((r, n), bool), on_table=np.ones((r, k), bool))
-
-    def take(self, rows: np.ndarray) -> State:
-        """The sub-batch of replications `rows` (an index or boolean mask)."""
-        return State(self.ideal[rows], self.position[rows], self.objected[rows], self.paid[rows],
-                     self.on_table[rows])
+NONE = -1  # "no issue" in integer issue arrays
 
 
-@dataclass
-class RoundResult:
-    """What one round decided, per replication."""
+# ---------------------------------------------------------------- sums in a fixed order
+# Both engines must give the same numbers, so no reduction may sum in an order that depends on
+# how many replications run together: over issues, issue by issue in file order; over members, a
+# matrix product per replication and issue (the same call for a batch of one or of a million).
+def issue_sum(values: np.ndarray) -> np.ndarray | float:
+    """Sum over the last axis (issues), in file order: the same additions for one member's K issues
+    (as Python floats, which skips the array overheads of an agent's call) as for a batch."""
+    if np.ndim(values) == 1:
+        items = values.tolist()
+        total = items[0]
+        for item in items[1:]:
+            total += item
+        return total
+    total = values[..., 0].copy()
+    for k in range(1, values.shape[-1]):
+        total += values[..., k]
+    return total
 
-    draft: np.ndarray  # (R, K) the chair's draft package
-    accepts: np.ndarray  # (R, n) bool: member accepted (non-voting members count as accepting)
-    consensus: np.ndarray  # (R,) bool: every voting member accepted the whole package
-    finished: np.ndarray  # (R,) bool: consensus, or the deadline passed
-    agreed: np.ndarray  # (R, K) bool: issue agreed (all of them on consensus; after the fallback, the survivors)
-    holdouts: np.ndarray  # (R, n) bool: objectors of this round's vote on the full package
-    paid_now: np.ndarray  # (R, n) bool: side payments made after this round's failed vote
-    paid_issue: np.ndarray  # (R, n) int: issue index each side payment bought (-1: none)
 
-
-# ---------------------------------------------------------------- sums that do not depend on R
-# Both engines must agree to the last bit, so no reduction may sum in an order that depends on
-# how many replications run together. These two helpers fix the order: a matrix product per
-# replication and issue (the same BLAS call for a batch of one or of a million), and issue by
-# issue in file order.
 def member_sum(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """(R, K) sum over members of weight_ik * values_rik; weight is (n, K) or (R, n, K)."""
     rows = np.swapaxes(values, 1, 2)[:, :, None, :]  # (R, K, 1, n)
@@ -64,15 +49,215 @@ def member_sum(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
     return np.matmul(rows, cols)[..., 0, 0]
 
 
-def issue_sum(values: np.ndarray) -> np.ndarray:
-    """(R, n) sum over issues, in file order."""
-    total = values[..., 0].copy()
-    for k in range(1, values.shape[-1]):
-        total += values[..., k]
-    return total
+# ---------------------------------------------------------------- what a member weighs
+def distance(draft: np.ndarray, position: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """D_i(d) = sum_k w_ik |d_k - x_ik|: salience-weighted points between a package and a position."""
+    return issue_sum(weight * np.abs(draft - position))
 
 
-# ---------------------------------------------------------------- the rules
+def bound_by(draft: np.ndarray, carved: np.ndarray, status_quo: np.ndarray) -> np.ndarray:
+    """The package as it binds a member: on an issue where it has an exemption (a carve-out), the
+    status quo stands for it."""
+    return np.where(carved, status_quo, draft) if carved.any() else draft
+
+
+def margin(draft: np.ndarray, position: np.ndarray, weight: np.ndarray, status_quo: np.ndarray,
+           failure_cost: np.ndarray | float, transfers: np.ndarray | float) -> np.ndarray:
+    """m_i(d) = D_i(q) + kappa_i + transfers_i - D_i(d): how much better the member finds the draft
+    than a failed summit (transfers: payments received minus the costs of others' exemptions)."""
+    return distance(status_quo, position, weight) + failure_cost + transfers - distance(draft, position, weight)
+
+
+def accepts(margin_: np.ndarray, noise: np.ndarray | float, voting: np.ndarray | bool) -> np.ndarray:
+    """Accept when margin + noise >= 0; a non-voting member (an invitee) never blocks."""
+    return (margin_ + noise >= 0) | ~np.asarray(voting)
+
+
+def acceptance_noise(scale: float, u: np.ndarray | None) -> np.ndarray | float:
+    """Logistic noise of the given scale, P(accept) = Lambda(margin / scale), from uniforms u."""
+    return 0.0 if scale == 0 or u is None else scale * logistic(u)
+
+
+def transfers(payment: np.ndarray, carved: np.ndarray, cost: np.ndarray, exempted: np.ndarray,
+              on_table: np.ndarray | bool = True) -> np.ndarray:
+    """What a member gets besides the text: the payments for the vetoes it sold, minus the cost of
+    the exemptions others hold, on the issues still on the table (a contract or an exemption on a
+    dropped issue lapses). `exempted` counts the exemptions granted per issue (broadcast against
+    `carved`, like `on_table`)."""
+    if not carved.any():  # the common case, and the same sums: nobody bears an exemption's cost
+        return issue_sum(payment if on_table is True else np.where(on_table, payment, 0.0))
+    others = exempted - carved
+    borne = np.where(others > 0, others * np.where(np.isfinite(cost), cost, 0.0), 0.0)
+    return issue_sum(np.where(on_table, payment - borne, 0.0))
+
+
+def failure_cost_at(failure_cost: np.ndarray, summit: bool, preparatory_share: float) -> np.ndarray:
+    """kappa_i(t): the full cost of failure at the summit, `preparatory_share` of it before."""
+    return failure_cost if summit else preparatory_share * failure_cost
+
+
+def grievance(draft: np.ndarray, position: np.ndarray, weight: np.ndarray, status_quo: np.ndarray) -> np.ndarray:
+    """Per issue, how much worse than the status quo the draft is for the member (salience-weighted
+    points; negative where it gains)."""
+    return weight * (np.abs(draft - position) - np.abs(status_quo - position))
+
+
+def acceptance_band(draft: np.ndarray, position: np.ndarray, weight: np.ndarray, status_quo: np.ndarray,
+                    failure_cost: np.ndarray | float, transfers: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) per issue: the levels a member accepts there (noise aside) with the rest of the
+    draft as it stands, i.e. where its margin stays >= 0; NaN where no level will do. The band's
+    ends are its reversion point on that issue."""
+    spare = np.asarray(margin(draft, position, weight, status_quo, failure_cost, transfers))[..., None] + weight * np.abs(
+        draft - position)
+    reach = np.divide(spare, weight, out=np.full(np.shape(spare), np.inf), where=weight > 0)
+    ok = spare >= 0
+    low = np.where(ok, np.clip(position - reach, 0.0, 100.0), np.nan)
+    high = np.where(ok, np.clip(position + reach, 0.0, 100.0), np.nan)
+    return low, high
+
+
+# ---------------------------------------------------------------- the chair's draft
+def draft(position: np.ndarray, weight: np.ndarray, status_quo: np.ndarray, failure_cost: np.ndarray,
+          transfers: np.ndarray, carved: np.ndarray, noise: float, fixed: np.ndarray, fixed_level: np.ndarray,
+          start: np.ndarray) -> np.ndarray:
+    """(R, K) the package that maximises sum_i log P_i(accept), P_i = Lambda(m_i / noise), over the
+    members given (the voting ones: every veto counts the same, capability does not weigh in).
+    Issues settled by a contract (`fixed`) stay at `fixed_level`; a member's exempted issue does not
+    enter its margin. `start` is where the search begins (the previous draft, or the status quo)."""
+    r, n, k = position.shape
+    base = distance(status_quo, position, weight) + failure_cost + transfers
+    if carved.any():
+        base = base - issue_sum(np.where(carved, weight * np.abs(status_quo - position), 0.0))
+        weight = np.where(carved, 0.0, weight)
+    free_weight = np.broadcast_to(weight, (r, n, k))  # no copy: the kernel reads strides
+    begin = np.ascontiguousarray(np.where(fixed, fixed_level, start))
+    return drafting.solve(np.ascontiguousarray(position), free_weight, np.ascontiguousarray(base, dtype=float),
+                          float(noise), np.ascontiguousarray(~fixed), begin)
+
+
+def wanted(position: np.ndarray, weight: np.ndarray, status_quo: np.ndarray, failure_cost: np.ndarray,
+           transfers: np.ndarray, carved: np.ndarray, noise: float, fixed: np.ndarray, draft_: np.ndarray,
+           member: int, price: np.ndarray) -> np.ndarray:
+    """(R, K) what the others want on each issue where a price is on offer for `member`'s veto and no
+    contract has settled it: the chair's draft there with the member left out (its term made
+    constant) and the rest of the package as it stands; NaN on the other issues."""
+    transfers, weight = transfers.copy(), np.array(weight, copy=True)
+    transfers[..., member] = 1e9
+    weight[..., member, :] = 0.0
+    out = np.full(draft_.shape, np.nan)
+    for issue in np.flatnonzero(price > 0):
+        rows = ~fixed[:, issue]
+        if not rows.any():
+            continue
+        rest = np.ones(draft_.shape, bool)
+        rest[:, issue] = False  # only this issue moves
+        out[rows, issue] = draft(position[rows], weight, status_quo, failure_cost, transfers[rows], carved[rows],
+                                 noise, rest[rows], draft_[rows], draft_[rows])[:, issue]
+    return out
+
+
+# ---------------------------------------------------------------- linkage: a veto sold for a price
+def contract(others_level: np.ndarray, draft_: np.ndarray, position: np.ndarray, weight: np.ndarray,
+             status_quo: np.ndarray, issue: np.ndarray, price: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(level, payment) of the contract that buys a member's veto on `issue` (one per row).
+
+    Unpaid, the member accepts on `issue` any level within `spare / w_k` of its position, where
+    `spare` is what the rest of the draft leaves it against the status quo (no failure cost: a
+    contract is the alternative to failing). The payment buys `price / w_k` more points, up to what
+    the others want, C: y* = x_k + sign(C - x_k) * min(|C - x_k|, (spare + price) / w_k). It pays
+    only what the level needs, w_k |y* - x_k| - spare (<= price); 0 where no payment is needed or
+    even the whole price buys nothing."""
+    rows = np.arange(len(issue))
+    w_k = np.broadcast_to(weight, position.shape)[rows, issue]
+    x_k = position[rows, issue]
+    d_k = draft_[rows, issue]
+    spare = distance(status_quo, position, weight) - (distance(draft_, position, weight) - w_k * np.abs(d_k - x_k))
+    with np.errstate(over="ignore"):  # a salience near 0 buys unbounded reach: inf is the answer
+        reach = np.where(w_k > 0, np.maximum(spare + price, 0.0) / np.where(w_k > 0, w_k, 1.0), np.inf)
+    gap = others_level - x_k
+    level = x_k + np.sign(gap) * np.minimum(np.abs(gap), reach)
+    payment = w_k * np.abs(level - x_k) - spare
+    return level, np.where((spare + price >= 0) & (payment > 0), payment, 0.0)
+
+
+def veto_for_sale(others: np.ndarray, draft_: np.ndarray, position: np.ndarray, weight: np.ndarray,
+                  status_quo: np.ndarray, price: np.ndarray, fixed: np.ndarray):
+    """(issue, level, payment) per row: the veto a member sells, if any. The chair drafts around a
+    veto player, so its veto binds the text even when it does not object; the others (`others`:
+    the draft they would write without it) buy it with the price on offer where the contract moves
+    the text toward them. Of the member's priced issues not yet settled, the one the contract moves
+    furthest; issue NONE (payment 0) where no contract moves the text or none needs paying."""
+    r, k = draft_.shape
+    best, level, payment = np.full(r, NONE), np.zeros(r), np.zeros(r)
+    moved = np.zeros(r)
+    for issue in range(k):
+        on_offer = (np.broadcast_to(price, (r, k))[:, issue] > 0) & ~fixed[:, issue]
+        if not on_offer.any():
+            continue
+        at = np.full(r, issue)
+        y, paid = contract(others[:, issue], draft_, position, weight, status_quo, at,
+                           np.broadcast_to(price, (r, k))[:, issue])
+        toward = (y - draft_[:, issue]) * np.sign(others[:, issue] - draft_[:, issue])
+        better = on_offer & (paid > 0) & (toward > moved)
+        best, level, payment, moved = (np.where(better, issue, best), np.where(better, y, level),
+                                       np.where(better, paid, payment), np.where(better, toward, moved))
+    return best, level, payment
+
+
+# ---------------------------------------------------------------- persuasion
+def persuade(position: np.ndarray, ideal: np.ndarray, influence: np.ndarray, anchoring: np.ndarray) -> np.ndarray:
+    """Friedkin-Johnsen with salience-dependent anchoring: x(t+1) = a x(0) + (1 - a) W x(t), per
+    member and issue, a_ik = a0 + (1 - a0) s_ik (hardest to move where it matters most)."""
+    return anchoring * ideal + (1.0 - anchoring) * np.matmul(influence, position)
+
+
+def adopt(position: np.ndarray, target: np.ndarray, frozen: np.ndarray) -> np.ndarray:
+    """The new positions, except on issues whose veto the member sold (they no longer move)."""
+    return np.where(frozen, position, target)
+
+
+# ---------------------------------------------------------------- carve-outs (exemptions)
+def exemption(grievances: np.ndarray, noisy_margin: np.ndarray, cost: np.ndarray, carved: np.ndarray) -> np.ndarray:
+    """The issue on which a holdout asks for an exemption: among the issues that allow one and on
+    which it has none yet, its largest grievance, if exempting it there makes it accept (NONE
+    otherwise). A member holds at most one exemption."""
+    allowed = np.isfinite(cost) & ~carved.any(axis=-1, keepdims=True) & (grievances > 0)
+    scored = np.where(allowed, grievances, -np.inf)
+    best = scored.argmax(axis=-1)
+    gain = np.take_along_axis(scored, best[..., None], axis=-1)[..., 0]
+    return np.where(allowed.any(axis=-1) & (noisy_margin + gain >= 0), best, NONE)
+
+
+def grantable(margins: np.ndarray, voting: np.ndarray, member: np.ndarray, cost: np.ndarray) -> np.ndarray:
+    """Whether the chair grants `member` its exemption: every other voting member still prefers the
+    package (noise aside) once it bears the exemption's cost."""
+    others = voting[None, :] & (np.arange(margins.shape[-1])[None, :] != member[:, None])
+    return np.all(~others | (margins - cost[:, None] >= 0), axis=-1)
+
+
+# ---------------------------------------------------------------- the deadline's fallback
+def drop_contested(on_table: np.ndarray, objection, grievances) -> np.ndarray:
+    """NATO may "agree to disagree": while a voting member objects and issues remain, drop the issue
+    with the largest summed grievance of the objectors (it reverts to its status quo) and re-vote
+    with the same noise. `objection(on_table) -> (R, n)` the objectors of the package with only
+    those issues; `grievances(on_table) -> (R, n, K)`. Returns the issues that survive (none where
+    even the status quo alone is refused)."""
+    on_table = on_table.copy()
+    while True:
+        against = objection(on_table)
+        failing = against.any(axis=1) & on_table.any(axis=1)
+        if not failing.any():
+            return on_table & ~against.any(axis=1)[:, None]
+        hurt = np.where(against[..., None], grievances(on_table), 0.0)
+        burden = hurt[:, 0].copy()
+        for member in range(1, hurt.shape[1]):  # members in file order: the same sums in both engines
+            burden += hurt[:, member]
+        worst = np.where(on_table, burden, -np.inf).argmax(axis=1)
+        rows = np.flatnonzero(failing)
+        on_table[rows, worst[rows]] = False
+
+
+# ---------------------------------------------------------------- baselines (validation)
 def compromise(position: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """(R, K) the compromise model: per issue, the mean of positions weighted by `weight` (n, K),
     sum_i w_ik p_ik / sum_i w_ik; the plain mean where all weights on an issue are zero."""
@@ -85,8 +270,7 @@ def weighted_median(position: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """(R, K) per issue, the position at which the cumulative `weight` (n, K), positions in
     ascending order, first reaches half the total; where it reaches exactly half at a position, the
     midpoint of that position and the next higher one (so equal weights give the ordinary median).
-    Members with zero weight do not count; equal weights for all where all weights are zero.
-    A validation baseline (the median voter of the weighted vote), not used by the rules."""
+    Members with zero weight do not count; equal weights for all where all weights are zero."""
     position = np.asarray(position, dtype=float)
     total = weight.sum(axis=0)
     weight = np.where(total > 0, weight, 1.0)  # (n, K)
@@ -109,172 +293,3 @@ def plain_mean(position: np.ndarray, voting: np.ndarray) -> np.ndarray:
     """(R, K) the unweighted mean of the voting members' positions: a validation baseline."""
     mask = np.broadcast_to(np.asarray(voting, dtype=float)[:, None], np.shape(position)[1:])
     return compromise(np.asarray(position, dtype=float), mask)
-
-
-def draft_package(position: np.ndarray, weight: np.ndarray, salience: np.ndarray, objected: np.ndarray,
-                  objector_pull: float) -> np.ndarray:
-    """Chair's draft: the salience x capability compromise of current positions (voting members),
-    moved the fraction `objector_pull` of the way toward where last round's objectors stand
-    (their salience-weighted mean position, per issue). objector_pull = 0 gives the compromise."""
-    draft = compromise(position, weight)
-    if objector_pull == 0 or not objected.any():
-        return draft
-    mask = objected[:, :, None].astype(float)
-    care = member_sum(np.broadcast_to(mask, position.shape), salience)  # (R, K) objectors' salience
-    where_they_stand = member_sum(position * mask, salience) / np.where(care > 0, care, 1.0)
-    return np.where(care > 0, draft + objector_pull * (where_they_stand - draft), draft)
-
-
-def package_distance(draft: np.ndarray, position: np.ndarray, salience_share: np.ndarray,
-                     on_table: np.ndarray) -> np.ndarray:
-    """(R, n) salience-weighted mean gap |draft_k - p_ik| in scale points, with `salience_share`
-    s_ik / sum_k s_ik over all issues: an issue taken off the table counts as a zero gap, so
-    dropping issues can only shrink the distance."""
-    gaps = np.abs(draft[:, None, :] - position)
-    gaps *= salience_share[None, :, :]
-    if not on_table.all():
-        gaps *= on_table[:, None, :]
-    return issue_sum(gaps)
-
-
-def acceptance_band(draft: np.ndarray, position: np.ndarray, salience_share: np.ndarray,
-                    allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(R, n, K) low and high ends of the levels on issue k a member would accept, the rest of the
-    draft as it is and without noise: its position +- what remains of its acceptable distance
-    after the other issues' gaps, over its share of salience on k. NaN where nothing on k would do."""
-    r, n, k = position.shape
-    low, high = np.full((r, n, k), np.nan), np.full((r, n, k), np.nan)
-    for issue in range(k):
-        others = np.ones((r, k), bool)
-        others[:, issue] = False
-        spare = allowed[None, :] - package_distance(draft, position, salience_share, others)
-        reach = np.divide(spare, salience_share[None, :, issue], out=np.full_like(spare, np.inf),
-                          where=salience_share[None, :, issue] > 0)
-        ok = spare >= 0
-        low[:, :, issue] = np.where(ok, np.maximum(position[:, :, issue] - reach, 0.0), np.nan)
-        high[:, :, issue] = np.where(ok, np.minimum(position[:, :, issue] + reach, 100.0), np.nan)
-    return low, high
-
-
-def acceptable_distance(round_: int, rounds: int, tolerance: np.ndarray, reservation: np.ndarray,
-                        concession: np.ndarray) -> np.ndarray:
-    """(n,) Faratin time-dependent concession: from `tolerance` in round 1 to `reservation` at the
-    deadline, along tolerance + (reservation - tolerance) * tau ** (1 / beta), tau = (t-1)/(T-1).
-    beta < 1 concedes late (Boulware), beta > 1 early (Conceder)."""
-    tau = 1.0 if rounds == 1 else (round_ - 1) / (rounds - 1)
-    return tolerance + (reservation - tolerance) * tau ** (1.0 / concession)
-
-
-def votes(distance: np.ndarray, allowed: np.ndarray, noise: np.ndarray | float, voting: np.ndarray) -> np.ndarray:
-    """(R, n) accept when distance <= allowed + noise (logit acceptance); non-voting members never block."""
-    return (distance <= allowed[None, :] + noise) | ~voting[None, :]
-
-
-def acceptance_noise(scale: float, u: np.ndarray | None) -> np.ndarray | float:
-    """Logistic noise with the given scale (P(accept) = logistic((allowed - distance) / scale))."""
-    return 0.0 if scale == 0 or u is None else scale * logistic(u)
-
-
-def main_grievance(draft: np.ndarray, position: np.ndarray, salience: np.ndarray, on_table: np.ndarray) -> np.ndarray:
-    """(R, n) index of the issue contributing most to each member's distance from the draft."""
-    gaps = np.abs(draft[:, None, :] - position) * salience[None, :, :]
-    return np.where(on_table[:, None, :], gaps, -1.0).argmax(axis=2)
-
-
-def side_payments(state: State, draft: np.ndarray, objectors: np.ndarray, linkage: np.ndarray,
-                  salience: np.ndarray, u: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """Linkage: an objector that has not been paid before sells its veto with probability `linkage`
-    per round. It is compensated off the table (e.g. arms sales, EU backing) and in return gives up
-    its demand on its main grievance: its ideal point and position on that issue move to the draft.
-    Mutates `state`; returns (who was paid, which issue) as (R, n) arrays."""
-    r, n = objectors.shape
-    issue = np.full((r, n), -1)
-    if u is None:
-        return np.zeros((r, n), bool), issue
-    paid = objectors & ~state.paid & (u < linkage[None, :])
-    rows, members = np.nonzero(paid)
-    if len(rows):
-        payers = state.take(rows)  # only the payers' grievances are needed
-        grievance = main_grievance(draft[rows], payers.position, salience, payers.on_table)
-        cols = grievance[np.arange(len(rows)), members]
-        state.ideal[rows, members, cols] = draft[rows, cols]
-        state.position[rows, members, cols] = draft[rows, cols]
-        state.paid |= paid
-        issue[rows, members] = cols
-    return paid, issue
-
-
-def friedkin_johnsen(position: np.ndarray, ideal: np.ndarray, influence: np.ndarray,
-                     anchoring: np.ndarray) -> np.ndarray:
-    """p(t+1) = Lambda W p(t) + (I - Lambda) x, with Lambda = diag(1 - anchoring), per issue."""
-    susceptible = 1.0 - anchoring
-    moved = np.matmul(susceptible[:, None] * influence, position)  # (Lambda W) @ p, one product per replication
-    moved += anchoring[None, :, None] * ideal
-    return moved
-
-
-def drop_contested(draft: np.ndarray, position: np.ndarray, salience: np.ndarray, on_table: np.ndarray,
-                   accepts_on) -> np.ndarray:
-    """Deadline fallback 'drop_contested': while some voting member objects and issues remain, drop
-    the issue carrying the largest salience-weighted gap summed over the objectors, then re-vote with
-    the same noise (`accepts_on(on_table) -> accepts`). Dropping only shrinks distances, so this
-    ends. Returns the issues that survive (all False where even an empty package is refused)."""
-    on_table = on_table.copy()
-    accepts = accepts_on(on_table)
-    gaps = np.abs(draft[:, None, :] - position) * salience[None, :, :]
-    while True:
-        failing = ~accepts.all(axis=1) & on_table.any(axis=1)
-        if not failing.any():
-            return on_table & accepts.all(axis=1)[:, None]
-        burden = member_sum(gaps * ~accepts[:, :, None], np.ones(gaps.shape[1:]))
-        worst = np.where(on_table, burden, -1.0).argmax(axis=1)
-        rows = np.nonzero(failing)[0]
-        on_table[rows, worst[rows]] = False
-        accepts[rows] = accepts_on(on_table)[rows]
-
-
-# ---------------------------------------------------------------- one round
-def play_round(p: Params, state: State, round_: int, accept_u: np.ndarray | None,
-               linkage_u: np.ndarray | None) -> RoundResult:
-    """Round `round_` (1-based) for every replication in `state`; mutates `state` for those that go on.
-
-    1. the chair drafts; 2. voting members accept or object; 3. all accept -> consensus;
-    4. else, before the deadline, objectors may sell their veto (linkage), then positions move
-    (Friedkin-Johnsen); 5. at the deadline, the fallback decides what survives.
-    """
-    draft = draft_package(state.position, p.draft_weight, p.salience, state.objected, p.objector_pull)
-    noise = acceptance_noise(p.acceptance_noise, accept_u)
-    allowed = acceptable_distance(round_, p.rounds, p.tolerance, p.reservation, p.concession)
-
-    def accepts_on(on_table: np.ndarray) -> np.ndarray:
-        distance = package_distance(draft, state.position, p.salience_share, on_table)
-        return votes(distance, allowed, noise, p.voting)
-
-    accepts = accepts_on(state.on_table)
-    consensus = accepts.all(axis=1)
-    holdouts = ~accepts
-    agreed = np.where(consensus[:, None], state.on_table, False)
-    r, n = holdouts.shape
-    paid_now, paid_issue = np.zeros((r, n), bool), np.full((r, n), -1)
-
-    deadline = round_ >= p.rounds
-    if deadline:
-        if p.fallback == "drop_contested":
-            survivors = drop_contested(draft, state.position, p.salience, state.on_table, accepts_on)
-            agreed = np.where(consensus[:, None], agreed, survivors)
-        finished = np.ones(r, bool)
-    else:
-        going_on = ~consensus
-        if going_on.any():
-            # consensus rows have no objectors, so nobody there is paid; their positions stay put
-            paid_now, paid_issue = side_payments(state, draft, holdouts, p.linkage, p.salience, linkage_u)
-            moved = friedkin_johnsen(state.position, state.ideal, p.influence, p.anchoring)
-            state.position = moved if going_on.all() else np.where(going_on[:, None, None], moved, state.position)
-            state.objected = holdouts
-        finished = consensus
-    return RoundResult(draft=draft, accepts=accepts, consensus=consensus, finished=finished, agreed=agreed,
-                       holdouts=holdouts, paid_now=paid_now, paid_issue=paid_issue)
-
-
-def needs_linkage_draws(p: Params) -> bool:
-    return bool((p.linkage > 0).any())

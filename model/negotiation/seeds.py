@@ -1,10 +1,12 @@
 """The randomness contract: every random number is addressable by (seed, replication, round, purpose).
 
-A replication's draws for one purpose in one round are a fixed block of a counter-based Philox
+A replication's draws for one purpose in one vote are a fixed block of a counter-based Philox
 stream keyed by the root seed:
 
     key     = SeedSequence(seed).generate_state(2, uint64)
-    counter = [replication * blocks, round, purpose, 0]     (blocks = ceil(width / 4))
+    counter = [replication * blocks, vote, purpose, 0]     (blocks = ceil(width / 4))
+
+(vote = the round before the summit; rounds + session - 1 in the summit's drafting sessions.)
 
 so the numbers replication r sees never depend on the engine, on the chunk it runs in, on how
 many replications run together, on the worker count, or on what other rounds drew. Drawing the
@@ -23,9 +25,14 @@ WORDS_PER_BLOCK = 4  # Philox4x64 yields four 64-bit words, i.e. four doubles, p
 
 
 class Purpose(IntEnum):
-    IDEAL = 0  # ideal points drawn from their distributions (round 0)
-    ACCEPT = 1  # acceptance noise, one per member and round
-    LINKAGE = 2  # side-payment draws, one per member and round
+    IDEAL = 0  # ideal points drawn from their distributions (vote 0)
+    ACCEPT = 1  # acceptance noise, one per member and vote
+
+
+def vote_number(round_: int, session: int, rounds: int) -> int:
+    """Which vote of the negotiation this is (its draws' address): round t before the summit, then
+    rounds, rounds + 1, ... for the summit's drafting sessions 1, 2, ..."""
+    return round_ if round_ < rounds else rounds + session - 1
 
 
 def root_key(seed: int) -> np.ndarray:
@@ -43,10 +50,10 @@ def derived_seed(entropy) -> int:
     return int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0] >> np.uint64(1))
 
 
-def uniforms(key: np.ndarray, purpose: Purpose, round_: int, first: int, count: int, width: int) -> np.ndarray:
+def uniforms(key: np.ndarray, purpose: Purpose, vote: int, first: int, count: int, width: int) -> np.ndarray:
     """U(0,1) draws of shape (count, width) for replications first .. first+count-1."""
     blocks = -(-width // WORDS_PER_BLOCK)
-    counter = np.array([first * blocks, round_, int(purpose), 0], dtype=np.uint64)
+    counter = np.array([first * blocks, vote, int(purpose), 0], dtype=np.uint64)
     gen = np.random.Generator(np.random.Philox(key=key, counter=counter))
     return gen.random(count * blocks * WORDS_PER_BLOCK).reshape(count, -1)[:, :width]
 

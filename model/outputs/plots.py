@@ -50,6 +50,7 @@ OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "
 EXTRA_GREYS = ("#7F7F7F", "#B3B3B3", "#4D4D4D", "#D9D9D9")
 NEUTRAL = "#6E6E6E"  # histogram bars: not a bloc
 NOTE_GREY = "#7A7A7A"
+STATUS_QUO = "#000000"  # the status quo (the text that stands): black, dotted where it is a line
 DPI = 150
 NOTE_STRIP_IN = 0.28  # inches added to every figure's height for the corner note row
 
@@ -203,8 +204,9 @@ def plot_levels(df: pd.DataFrame, scenario: Scenario, bin_width: float = 2.0) ->
     """Where the agreed text lands on each issue, read against the communiqué phrasings it means.
 
     One row per issue: the histogram of agreed levels (bars sum to the share of runs that agreed the
-    issue, so the not-agreed share is the missing mass, stated in the panel), anchors as dotted
-    lines at the x ticks with their phrasing in a key beside the panel, the observed level in black.
+    issue; where it was not agreed the status quo stands, the missing mass, stated in the panel and
+    marked on the axis), anchors as dotted lines at the x ticks with their phrasing in a key beside
+    the panel, the observed level in black.
     """
     issues = list(scenario.issues)
     n = len(df)
@@ -244,7 +246,7 @@ def plot_levels(df: pd.DataFrame, scenario: Scenario, bin_width: float = 2.0) ->
         not_agreed = proportion(int((~agreed).sum()), n)
         lo, hi = not_agreed["ci95"]
         note = (f"not agreed in {_pct(not_agreed['p'])} of runs ({not_agreed['k']:,}/{n:,};"
-                f" 95% CI {_pct(lo)}–{_pct(hi)})") if n else "no replications"
+                f" 95% CI {_pct(lo)}–{_pct(hi)}): the status quo ({issue.status_quo:g}) stands") if n else "no replications"
         if len(levels):
             q1, med, q3 = np.percentile(levels, [25, 50, 75])
             note += f"\nagreed level when agreed: median {med:.1f}, IQR {q1:.1f}–{q3:.1f}"
@@ -253,6 +255,8 @@ def plot_levels(df: pd.DataFrame, scenario: Scenario, bin_width: float = 2.0) ->
         # a subtitle line between the title and the axes: stated in the panel, never over the bars
         ax.text(0.0, 1.0, note, transform=offset_copy(ax.transAxes, fig=fig, y=3, units="points"),
                 va="bottom", ha="left", fontsize=8.5, color="#444444", linespacing=1.3)
+        ax.plot([issue.status_quo], [0], marker="^", color=STATUS_QUO, ms=9, clip_on=False, zorder=6,
+                markeredgecolor="white", markeredgewidth=0.6)
         if obs is not None:
             ax.axvline(obs, color="black", lw=2.0, zorder=4)
             ax.plot([obs], [top * 1.55], marker="v", color="black", ms=7, clip_on=False, zorder=4)
@@ -263,7 +267,13 @@ def plot_levels(df: pd.DataFrame, scenario: Scenario, bin_width: float = 2.0) ->
 
         _draw_anchor_key(fig, key, keys[row])
 
+    handles = [Patch(color=NEUTRAL, label="agreed level"),
+               Line2D([], [], ls="none", marker="^", color=STATUS_QUO, ms=8, label="status quo")]
+    if observed:
+        handles.append(Line2D([], [], color="black", lw=2.0, label="observed"))
     fig.suptitle("Agreed level per issue across replications")
+    # below the panels, laid out by constrained layout: never over a panel or a key
+    fig.legend(handles=handles, loc="outside lower left", fontsize=8.5, frameon=False, ncol=len(handles))
     corner_note(fig, scenario, _n_note(df))
     return fig
 
@@ -422,15 +432,16 @@ def plot_trajectories(model: NegotiationModel) -> Figure:
                               lw=0.9 if len(voting) > 10 else 1.6, alpha=0.75, ls="-" if voting[code] else "--",
                               zorder=2)
             line.set_gid(f"member:{code}")
+        ax.axhline(issue.status_quo, color=STATUS_QUO, lw=2.0, ls=":", zorder=3)
         ax.plot(drafts["round"], drafts[f"draft_{name}"], color="black", lw=2.6, marker="o", ms=4.5,
                 zorder=4)
         level = out.levels.get(name, float("nan"))
-        if out.agreement_round is not None and not math.isnan(level):
+        if out.agreed.get(name):
             ax.plot([out.agreement_round], [level], marker="*", ms=16, color="white",
                     markeredgecolor="black", markeredgewidth=1.2, zorder=5)
             status = f"agreed at {level:.1f} in round {out.agreement_round}"
         else:
-            status = "open" if model.running else "not agreed"
+            status = "open" if model.running else f"not agreed: the status quo ({level:g}) stands"
         ax.axvline(rounds, color="black", ls="--", lw=1.0, zorder=1)
         ax.set_title(wrap(issue.label, 52) + f"\n{status}", loc="left", fontsize=9.5)
         ax.set_xlim(-0.3, rounds + 0.3)
@@ -449,7 +460,8 @@ def plot_trajectories(model: NegotiationModel) -> Figure:
     handles.append(Line2D([], [], color="black", lw=2.6, marker="o", ms=4.5, label="chair's draft"))
     handles.append(Line2D([], [], ls="none", marker="*", ms=12, color="white", markeredgecolor="black",
                           label="agreed level"))
-    handles.append(Line2D([], [], color="black", ls="--", lw=1.0, label=f"deadline (round {rounds})"))
+    handles.append(Line2D([], [], color=STATUS_QUO, lw=2.0, ls=":", label="status quo"))
+    handles.append(Line2D([], [], color="black", ls="--", lw=1.0, label=f"summit (round {rounds})"))
     if not all(voting.values()):
         handles.append(Line2D([], [], color="#555555", ls="--", lw=0.9, label="non-voting invitee"))
     legend_below(fig, legend_spec, handles, ncol=min(5, len(handles)))
@@ -464,31 +476,33 @@ def plot_trajectories(model: NegotiationModel) -> Figure:
 
 # ---------------------------------------------------------------- the current vote (dashboard)
 def vote_table(model: NegotiationModel) -> pd.DataFrame:
-    """The last vote, member by member: positions at the vote, distance from the draft, the distance
-    the member allowed that round, its vote, and its acceptance band on each issue."""
-    if model.datacollector is None or model.last_round is None:
+    """The last vote, member by member: its position, its margin for the chair's draft (how much
+    better than a failed summit it found it, noise aside), its vote, and on each issue the band of
+    levels it would accept with the rest of the draft as it stands (its reversion point: the status
+    quo plus what failing costs it)."""
+    if model.round == 0:
         return pd.DataFrame()
-    p, t = model.params, model.round
-    _, members = _trajectory_frames(model)
-    at_vote = members[members["round"] == t - 1].set_index("code").loc[list(p.codes)]
-    position = at_vote[[f"position_{i}" for i in p.issues]].to_numpy()[None]
-    draft = model.last_round.draft
-    allowed = rules.acceptable_distance(t, p.rounds, p.tolerance, p.reservation, p.concession)
-    distance = rules.package_distance(draft, position, p.salience_share, np.ones_like(draft, bool))[0]
-    low, high = rules.acceptance_band(draft, position, p.salience_share, allowed)
-    table = pd.DataFrame({"code": p.codes, "name": p.names, "bloc": p.blocs, "voting": p.voting,
-                          "distance": distance, "allowed": allowed,
-                          "accepts": model.last_round.accepts[0]})
-    for k, issue in enumerate(p.issues):
-        table[f"position_{issue}"] = position[0, :, k]
-        table[f"band_low_{issue}"], table[f"band_high_{issue}"] = low[0, :, k], high[0, :, k]
-    return table
+    p, draft = model.params, model.chair.draft
+    exempted = model.chair.exempted()
+    rows = []
+    for ally in model.allies:
+        kappa = model.kappa(ally)
+        low, high = rules.acceptance_band(draft, ally.position, ally.weight, p.status_quo, kappa,
+                                          ally.transfers(exempted))
+        row = {"code": ally.code, "name": ally.name, "bloc": ally.bloc, "voting": ally.voting,
+               "margin": ally.margin_now, "accepts": bool(ally.accepted), "sold": bool((ally.payment > 0).any()),
+               "exempt": bool(ally.carved.any())}
+        for k, issue in enumerate(p.issues):
+            row |= {f"position_{issue}": ally.position[k], f"band_low_{issue}": low[k], f"band_high_{issue}": high[k]}
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 @styled
 def plot_acceptance(model: NegotiationModel) -> Figure:
-    """Who accepts the chair's current draft: per issue, each member's position at the vote and the
-    band of levels it would accept on that issue (the rest of the draft as it is, no noise)."""
+    """Who accepts the chair's current draft: per issue, each member's position and the band of
+    levels it would accept on that issue against a failed summit (the rest of the draft as it is,
+    no noise), with the status quo and the draft."""
     scenario, table = model.scenario_config, vote_table(model)
     issues = list(scenario.issues)
     n = len(scenario.members)
@@ -501,7 +515,7 @@ def plot_acceptance(model: NegotiationModel) -> Figure:
         return fig
     colours = member_colours(scenario)
     rows = np.arange(len(table))[::-1]
-    draft = model.last_round.draft[0]
+    draft = model.chair.draft
     for k, name in enumerate(issues):
         ax = fig.add_subplot(grid[0, k])
         for y, (_, member) in zip(rows, table.iterrows()):
@@ -512,6 +526,7 @@ def plot_acceptance(model: NegotiationModel) -> Figure:
             ax.plot(member[f"position_{name}"], y, "o", color=colour, ms=4,
                     markeredgecolor="black" if member["voting"] else colour, markeredgewidth=0.5)
         ax.axvline(draft[k], color="black", lw=1.6)
+        ax.axvline(scenario.issues[name].status_quo, color=STATUS_QUO, lw=2.0, ls=":")
         ax.set_xlim(*SCALE)
         ax.set_xticks(list(scenario.issues[name].anchors))
         ax.set_ylim(-0.7, len(table) - 0.3)
@@ -519,8 +534,10 @@ def plot_acceptance(model: NegotiationModel) -> Figure:
         ax.set_xlabel("level (0-100 scale)")
         ax.grid(axis="x", color="#EBEBEB", lw=0.6)
         if k == 0:
-            labels = [f"{c} {'accepts' if ok else 'OBJECTS'}" if v else f"{c} (non-voting)"
-                      for c, ok, v in zip(table["code"], table["accepts"], table["voting"])]
+            labels = [(f"{c} {'accepts' if ok else 'OBJECTS'} {m:+.0f}" + (" sold" if sold else "")
+                       + (" exempt" if ex else "")) if v else f"{c} (non-voting)"
+                      for c, ok, v, m, sold, ex in zip(table["code"], table["accepts"], table["voting"],
+                                                       table["margin"], table["sold"], table["exempt"])]
             ax.set_yticks(rows, labels, fontsize=7.5)
             for tick, ok in zip(ax.get_yticklabels(), table["accepts"]):
                 tick.set_color("black" if ok else "#B2182B")
@@ -528,11 +545,14 @@ def plot_acceptance(model: NegotiationModel) -> Figure:
             ax.set_yticks(rows, [])
     handles = bloc_handles(scenario, set(table["bloc"]), kind="line")
     handles.append(Line2D([], [], color="black", lw=1.6, label="chair's draft"))
-    handles.append(Line2D([], [], color="#999999", lw=5, alpha=0.35, label="acceptance band (without noise)"))
+    handles.append(Line2D([], [], color=STATUS_QUO, lw=2.0, ls=":", label="status quo"))
+    handles.append(Line2D([], [], color="#999999", lw=5, alpha=0.35,
+                          label="levels it accepts against a failed summit (no noise)"))
     legend_below(fig, legend_spec, handles, ncol=min(5, len(handles)))
     objecting = int((~table["accepts"]).sum())
-    fig.suptitle(f"Round {model.round} vote: {objecting} objecting" if objecting else
-                 f"Round {model.round} vote: all accept")
+    stage = "summit" if model.summit else "preparatory round"
+    fig.suptitle(f"Round {model.round} ({stage}) vote: {objecting} objecting; label: vote and margin (points)"
+                 if objecting else f"Round {model.round} ({stage}) vote: all accept")
     corner_note(fig, scenario, f"replication {model.replication} · seed {model.seed}")
     return fig
 
@@ -571,14 +591,16 @@ VALIDATION_MARKS = {  # baseline -> (label, marker, colour): not blocs, so the p
     "compromise": ("compromise model (salience × capability weighted mean)", "D", OKABE_ITO[0]),
     "weighted_median": ("weighted median", "^", OKABE_ITO[1]),
     "plain_mean": ("plain mean", "s", OKABE_ITO[2]),
+    "status_quo": ("status quo (no change)", "x", STATUS_QUO),
 }
 
 
 @styled
 def plot_validation(table: pd.DataFrame, note: str = "") -> Figure:
     """Predicted vs observed level for every (summit, issue) of a validation table
-    (`experiments.history.validate_folder`): the model's mean agreed level with its 90 % interval (5th-95th
-    percentile of runs), the three baselines beside it, the observed level as a black bar."""
+    (`experiments.history.validate_folder`): the model's mean level (the text that stands after the
+    summit) with its 90 % interval (5th-95th percentile of runs), the baselines beside it, the
+    observed level as a black bar."""
     cases = list(dict.fromkeys(table["scenario"]))
     widths = [int((table["scenario"] == c).sum()) for c in cases]
     width = max(8.0, 1.25 * sum(widths) + 1.6)
@@ -593,16 +615,12 @@ def plot_validation(table: pd.DataFrame, note: str = "") -> Figure:
         for level in (0, 25, 50, 75, 100):
             ax.axhline(level, color="#DDDDDD", lw=0.7, zorder=0)
         ax.hlines(rows["observed"], x - 0.38, x + 0.38, color="black", lw=2.6, zorder=3)
-        agreed = rows["predicted"].notna()
-        lo = (rows["predicted"] - rows["p05"])[agreed]
-        hi = (rows["p95"] - rows["predicted"])[agreed]
-        ax.errorbar(x[agreed] - 0.12, rows.loc[agreed, "predicted"], yerr=[lo, hi], fmt="o", color=OKABE_ITO[3],
+        lo, hi = rows["predicted"] - rows["p05"], rows["p95"] - rows["predicted"]
+        ax.errorbar(x - 0.14, rows["predicted"], yerr=[lo, hi], fmt="o", color=OKABE_ITO[3],
                     ms=6.5, elinewidth=1.8, capsize=4, zorder=4)
-        for (name, (_, marker, colour)), dx in zip(VALIDATION_MARKS.items(), (0.08, 0.18, 0.28)):
-            ax.plot(x + dx, rows[name], ls="none", marker=marker, color=colour, ms=5.5, mec="white", mew=0.5,
-                    zorder=5)
-        for i in np.flatnonzero(~agreed.to_numpy()):
-            ax.text(x[i] - 0.12, 50, "never\nagreed", ha="center", va="center", fontsize=7.5, color=NOTE_GREY)
+        for (name, (_, marker, colour)), dx in zip(VALIDATION_MARKS.items(), (0.04, 0.13, 0.22, 0.31)):
+            ax.plot(x + dx, rows[name], ls="none", marker=marker, color=colour, ms=5.5,
+                    mec=colour if marker == "x" else "white", mew=1.2 if marker == "x" else 0.5, zorder=5)
         ax.set_xticks(x, [wrap(str(issue).replace("_", " "), 10) for issue in rows["issue"]])
         ax.set_xlim(-0.6, len(rows) - 0.4)
         ax.set_title(case, fontweight="bold")
@@ -614,7 +632,7 @@ def plot_validation(table: pd.DataFrame, note: str = "") -> Figure:
     axes[0].set_yticks([0, 25, 50, 75, 100])
     handles = [Line2D([], [], color="black", lw=2.6, label="observed level (coded from the text)"),
                Line2D([], [], color=OKABE_ITO[3], marker="o", lw=1.8, ms=6.5,
-                      label="model: mean agreed level, bar = 5th–95th percentile of runs")]
+                      label="model: mean level that stands, bar = 5th–95th percentile of runs")]
     handles += [Line2D([], [], ls="none", marker=m, color=c, ms=6, label=label)
                 for label, m, c in VALIDATION_MARKS.values()]
     legend_below(fig, legend_row, handles, ncol=3 if width >= 11 else 2)

@@ -11,6 +11,7 @@ import pyarrow.compute as pc
 
 from model.negotiation.agents import Ally
 from model.negotiation.model import NegotiationModel
+from model.negotiation.results import SIDE_PAYMENT
 from model.scenario.schema import Scenario
 
 from .stats import fmt_share, proportion
@@ -34,6 +35,8 @@ def summarize(df: pd.DataFrame, scenario: Scenario, seed: int) -> dict:
         "agreement_round": _round_summary(df, scenario.protocol.rounds),
         "holdouts": _member_shares(appearances(df["holdouts"]), scenario, n),
         "side_payments": _member_shares(appearances(df["side_payments"]), scenario, n),
+        "contracts": _contracts(df, scenario),
+        "carve_outs": _member_shares(appearances(df["carve_outs"]), scenario, n),
         "caveat": (OUTCOME_KNOWN if scenario.observed else None),
     }
     if scenario.observed:  # predicted vs observed and the baselines (docs/validation.md)
@@ -42,32 +45,56 @@ def summarize(df: pd.DataFrame, scenario: Scenario, seed: int) -> dict:
 
 
 def _issue_summary(df: pd.DataFrame, scenario: Scenario, name: str) -> dict:
+    """The text that stands after the summit on one issue: its level over all runs (the agreed level,
+    or the status quo where the issue was not agreed), the share of runs that agreed it, and the
+    communiqué phrasing those runs imply."""
     issue = scenario.issues[name]
-    levels = df[f"level_{name}"]
-    agreed = levels.dropna()
-    nearest = pd.Series(issue.nearest_anchor(agreed.to_numpy())).value_counts()
-    phrases = {issue.anchors[a]: int(k) for a, k in nearest.items()} | {NOT_AGREED: int(levels.isna().sum())}
-    order = [*issue.anchors.values(), NOT_AGREED]
+    levels = df[f"level_{name}"].astype(float)
+    agreed = df[f"agreed_{name}"].astype(bool)
+    nearest = pd.Series(issue.nearest_anchor(levels[agreed].to_numpy())).value_counts()
+    not_agreed = f"{NOT_AGREED}: the status quo ({issue.status_quo:g}) stands"
+    phrases = {issue.anchors[a]: int(k) for a, k in nearest.items()} | {not_agreed: int((~agreed).sum())}
+    order = [*issue.anchors.values(), not_agreed]
     anchor_of = {text: level for level, text in issue.anchors.items()}
     return {
         "label": issue.label,
-        "agreed": proportion(len(agreed), len(df)),
-        "mean": _num(agreed.mean()), "median": _num(agreed.median()),
-        "p05": _num(agreed.quantile(0.05)), "p95": _num(agreed.quantile(0.95)),
+        "status_quo": issue.status_quo,
+        "agreed": proportion(int(agreed.sum()), len(df)),
+        "mean": _num(levels.mean()), "median": _num(levels.median()),
+        "p05": _num(levels.quantile(0.05)), "p95": _num(levels.quantile(0.95)),
+        "mean_when_agreed": _num(levels[agreed].mean()),
         "phrasing": [{"anchor": anchor_of.get(text), "text": text, **proportion(phrases[text], len(df))}
                      for text in order if phrases.get(text, 0) > 0],
     }
 
 
 def _round_summary(df: pd.DataFrame, rounds: int) -> dict:
+    """When consensus came: the round (the last is the summit) and, at the summit, the drafting session."""
     agreed = df.loc[df["consensus"], "agreement_round"].dropna().astype(int)
+    sessions = df.loc[df["consensus"], "summit_session"].dropna().astype(int)
     counts = agreed.value_counts().sort_index()
     return {
         "deadline": rounds,
         "median": _num(agreed.median()),
         "last_round": proportion(int((agreed == rounds).sum()), len(agreed)),
         "histogram": {int(r): int(c) for r, c in counts.items()},
+        "summit_sessions": {int(r): int(c) for r, c in sessions.value_counts().sort_index().items()},
     }
+
+
+def _contracts(df: pd.DataFrame, scenario: Scenario) -> list[dict]:
+    """Per member and issue whose veto was sold: the share of runs, and the contract's mean level and
+    payment (salience-weighted points of the seller)."""
+    items = pc.list_flatten(pa.array(df["side_payments"].array)) if len(df) else pa.array([], type=SIDE_PAYMENT)
+    if not len(items):
+        return []
+    sales = pa.table({f: pc.struct_field(items, f) for f in ("member", "issue", "level", "amount")}).to_pandas()
+    rows = []
+    for (member, issue), g in sales.groupby(["member", "issue"], sort=False):
+        rows.append({"member": member, "issue": issue, **proportion(len(g), len(df)),
+                     "mean_level": float(g["level"].mean()), "mean_payment": float(g["amount"].mean())})
+    order = {code: i for i, code in enumerate(scenario.members)}
+    return sorted(rows, key=lambda r: (-r["k"], order[r["member"]]))
 
 
 def appearances(lists: pd.Series | pa.ChunkedArray) -> pd.Series:
@@ -110,9 +137,10 @@ def render(summary: dict, top: int = 8) -> str:
     if partial["k"]:
         lines.append(f"  partial declaration (contested issues dropped at the deadline): {fmt_share(partial)}")
     for name, issue in summary["issues"].items():
-        spread = (f"mean {issue['mean']:.1f}, 90 % of runs in [{issue['p05']:.1f}, {issue['p95']:.1f}]"
-                  if issue["mean"] is not None else "never agreed")
-        lines += ["", f"{issue['label']} ({name}): agreed level {spread}"]
+        lines += ["", f"{issue['label']} ({name}): status quo {issue['status_quo']:g}, agreed in "
+                      f"{issue['agreed']['p']:.1%} of runs",
+                  f"  the text that stands after the summit: mean {issue['mean']:.1f}, 90 % of runs in "
+                  f"[{issue['p05']:.1f}, {issue['p95']:.1f}]"]
         for row in issue["phrasing"]:
             label = row["text"] if row["anchor"] is None else f"{row['anchor']:>3.0f}  {row['text']}"
             low, high = row["ci95"]
@@ -121,16 +149,22 @@ def render(summary: dict, top: int = 8) -> str:
     rounds = summary["agreement_round"]
     if rounds["median"] is not None:
         last = rounds["last_round"]
-        lines += ["", f"Round of agreement: median {rounds['median']:.0f} of {rounds['deadline']}; "
-                      f"in the last round: {fmt_share(last)} of agreements"]
+        sessions = ", ".join(f"session {s}: {k}" for s, k in rounds["summit_sessions"].items()) or "none"
+        lines += ["", f"Round of agreement: median {rounds['median']:.0f} of {rounds['deadline']} (the last round is "
+                      f"the summit); at the summit: {fmt_share(last)} of agreements ({sessions})"]
     lines += ["", "Most frequent last holdouts (share of runs):"]
     for row in summary["holdouts"][:top]:
         lines.append(f"  {row['member']}  {row['name']:<16} {fmt_share(row)}")
     if not summary["holdouts"]:
         lines.append("  none")
-    if summary["side_payments"]:
-        lines += ["", "Side payments (share of runs in which the member sold its veto):"]
-        for row in summary["side_payments"][:top]:
+    if summary["contracts"]:
+        lines += ["", "Vetoes sold for a side payment (share of runs; the contract's mean level and payment):"]
+        for row in summary["contracts"][:top]:
+            lines.append(f"  {row['member']} on {row['issue']:<14} {fmt_share(row)}  level {row['mean_level']:.1f}, "
+                         f"payment {row['mean_payment']:.2f}")
+    if summary["carve_outs"]:
+        lines += ["", "Exemptions (carve-outs) in the agreed text (share of runs):"]
+        for row in summary["carve_outs"][:top]:
             lines.append(f"  {row['member']}  {row['name']:<16} {fmt_share(row)}")
     if summary.get("validation"):
         lines += ["", render_comparison(summary["validation"])]
@@ -144,20 +178,26 @@ def trace_table(model: NegotiationModel) -> pd.DataFrame:
 
 
 def render_trace(model: NegotiationModel) -> str:
-    """Round by round: the chair's draft, who objected, side payments; then the outcome."""
+    """Round by round: the chair's draft and who objected; then the outcome."""
     out, issues = model.outcome, model.params.issues
     rounds = model.datacollector.get_model_vars_dataframe().iloc[1:]
     head = f"{'round':>5}  " + "  ".join(f"{i[:10]:>10}" for i in issues) + "  objectors"
+    quo = "  ".join(f"{q:>10.1f}" for q in model.params.status_quo)
     lines = [f"{model.scenario_config.name}: replication {model.replication} of seed {model.seed}",
-             "chair's draft per issue (0-100) and the members who objected to it", "", head]
+             f"chair's draft per issue (0-100) and the members who objected to it; round {model.params.rounds} is "
+             "the summit (its last drafting session shown)", "", head, f"{'quo':>5}  {quo}  (the status quo)"]
     for _, row in rounds.iterrows():
         drafts = "  ".join(f"{row[f'draft_{i}']:>10.1f}" for i in issues)
         lines.append(f"{int(row['round']):>5}  {drafts}  {row['objectors'] or '(none: all accept)'}")
     result = {"consensus": f"consensus in round {out.agreement_round}",
               "partial": f"deadline passed; partial declaration in round {out.agreement_round}",
               "none": "deadline passed; no declaration"}[out.kind]
-    levels = ", ".join(f"{k} {v:.1f}" if not np.isnan(v) else f"{k} dropped" for k, v in out.levels.items())
-    lines += ["", f"outcome: {result}" + (f" ({levels})" if out.kind != "none" else ""),
+    if out.summit_session:
+        result += f", summit session {out.summit_session}"
+    levels = ", ".join(f"{k} {v:.1f}" + ("" if out.agreed[k] else " (not agreed: the status quo stands)")
+                       for k, v in out.levels.items())
+    lines += ["", f"outcome: {result} ({levels})",
               f"last holdouts: {' '.join(out.holdouts) or 'none'}",
-              f"side payments: {' '.join(map(str, out.side_payments)) or 'none'}"]
+              f"vetoes sold (member:issue@round=level/payment): {' '.join(map(str, out.side_payments)) or 'none'}",
+              f"exemptions: {' '.join(map(str, out.carve_outs)) or 'none'}"]
     return "\n".join(lines)

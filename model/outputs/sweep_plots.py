@@ -54,11 +54,12 @@ FIRST_ORDER, TOTAL_ORDER = OKABE_ITO[0], OKABE_ITO[3]
 
 # units of the scenario values a sweep may set (the last path part that names a field)
 UNITS = {
-    "ideal": "points on the 0-100 scale", "shift": "points on the 0-100 scale", "tolerance": "points",
-    "reservation": "points", "acceptance_noise": "points",
-    "linkage": "probability per round", "anchoring": "weight on the ideal, 0-1", "objector_pull": "share, 0-1",
-    "concession": "concession-curve exponent", "salience": "0-1", "self_weight": "0-1", "gdp_weight": "0-1",
-    "same_bloc_weight": "relative weight", "exponent": "exponent",
+    "ideal": "points on the 0-100 scale", "shift": "points on the 0-100 scale", "status_quo": "points on the 0-100 scale",
+    "failure_cost": "salience-weighted points", "price": "salience-weighted points",
+    "carve_out_cost": "salience-weighted points", "acceptance_noise": "salience-weighted points",
+    "preparatory_cost_share": "share, 0-1", "anchoring": "weight on the ideal, 0-1", "summit_sessions": "sessions",
+    "salience": "0-1", "self_weight": "0-1", "gdp_weight": "0-1", "same_bloc_weight": "relative weight",
+    "exponent": "exponent",
 }
 NAMES = {"rounds": "rounds to the deadline", "mu_star": "μ*"}  # where the field name alone would puzzle a reader
 
@@ -81,6 +82,8 @@ def parameter_label(path: str, scenario: Scenario, unit: bool = False) -> str:
         rest = parts[2:]
     elif parts[0] in ("member_defaults", "protocol") and len(parts) > 1:
         rest = parts[1:]
+    elif parts[0] == "issues" and len(parts) > 2 and parts[1] in scenario.issues:  # "Sweden's accession: status quo"
+        owner, rest = _issue_name(scenario, parts[1]), parts[2:]
     else:  # e.g. capability.gdp_weight -> "capability gdp weight": the section names the value
         rest = [" ".join(parts)]
     issues = [p for p in rest if p in scenario.issues]
@@ -104,7 +107,7 @@ def outcome_name(scenario: Scenario) -> str:
         return "P(consensus)"
     issue = outcome.removeprefix("level_")
     if outcome.startswith("level_") and issue in scenario.issues:
-        return f"mean agreed level on {_issue_name(scenario, issue)} (points)"
+        return f"mean level on {_issue_name(scenario, issue)} (points)"
     return f"mean {outcome}"
 
 

@@ -10,10 +10,12 @@ uniform midpoint, the normal mean, after bloc and member shifts) and the voting 
 * `compromise`: the salience x capability weighted mean, sum c_i s_ik x_ik / sum c_i s_ik (the
   "compromise model", the best simple predictor on EU Council data; the chair's first draft);
 * `weighted_median`: the position where the cumulative salience x capability weight reaches half;
-* `plain_mean`: the unweighted mean of the voting members' positions.
+* `plain_mean`: the unweighted mean of the voting members' positions;
+* `status_quo`: no change, the issue's status quo (the text that stands if nothing is agreed).
 
-The model's prediction of a level is the mean agreed level over the runs that agreed the issue,
-with the 5th and 95th percentiles as its 90 % interval.
+The model's prediction of a level is the mean, over all runs, of the text that stands after the
+summit (the agreed level, or the status quo where the issue was not agreed), with the 5th and
+95th percentiles as its 90 % interval.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ from model.negotiation import rules
 from model.negotiation.params import params_for
 from model.scenario.schema import Scenario, ScenarioError
 
-BASELINES = ("compromise", "weighted_median", "plain_mean")
+BASELINES = ("compromise", "weighted_median", "plain_mean", "status_quo")
 BASELINE_LABELS = {"compromise": "compromise (salience x capability weighted mean)",
-                   "weighted_median": "weighted median", "plain_mean": "plain mean"}
+                   "weighted_median": "weighted median", "plain_mean": "plain mean",
+                   "status_quo": "status quo (no change)"}
 TOP_HOLDOUTS = 5
 OUTCOME_KNOWN = ("this scenario's stances were coded knowing the real outcome (its `observed` block), so "
                  "agreement with that outcome is partly built in (docs/ODD.md, input data).")
@@ -42,9 +45,10 @@ def baselines(scenario: Scenario) -> dict[str, dict[str, float]]:
     p = params_for(scenario)
     x = p.nominal_ideal[None]  # (1, n, K)
     values = {
-        "compromise": rules.compromise(x, p.draft_weight)[0],
-        "weighted_median": rules.weighted_median(x, p.draft_weight)[0],
+        "compromise": rules.compromise(x, p.compromise_weight)[0],
+        "weighted_median": rules.weighted_median(x, p.compromise_weight)[0],
         "plain_mean": rules.plain_mean(x, p.voting)[0],
+        "status_quo": p.status_quo,
     }
     return {name: {issue: float(v[k]) for k, issue in enumerate(p.issues)} for name, v in values.items()}
 
@@ -126,7 +130,7 @@ def render_comparison(v: dict) -> str:
     """The console block printed under a scenario's summary."""
     lines = ["Validation against the observed outcome (levels 0-100; 90 % interval = 5th-95th percentile of runs):",
              f"  {'issue':<16}{'observed':>9}{'model':>8}{'90 % interval':>17}{'|err|':>7}"
-             f"{'compr.':>8}{'|err|':>7}{'w.med.':>8}{'|err|':>7}{'mean':>7}{'|err|':>7}"]
+             f"{'compr.':>8}{'|err|':>7}{'w.med.':>8}{'|err|':>7}{'mean':>8}{'|err|':>7}{'s.quo':>8}{'|err|':>7}"]
     for name, r in v["issues"].items():
         lines.append(f"  {name[:15]:<16}{r['observed']:>9.0f}{_prediction_cells(r, 8)}")
     mae = v["mae"]
@@ -140,7 +144,7 @@ def render_comparison(v: dict) -> str:
         seen = {True: "late (settled at the summit, the last round)", False: "before the last round",
                 None: "not coded"}[t["observed_late"]]
         lines.append(f"  timing: observed {seen}; model: median round {t['median_round']:.0f} of {t['deadline']}, "
-                     f"{t['last_round']:.1%} of agreements in the last round")
+                     f"{t['last_round']:.1%} of agreements at the summit (the last round)")
     h = v["holdouts"]
     if h["observed"]:
         seen = ", ".join(f"{x['member']} {x['p']:.1%}" for x in h["observed"])
@@ -201,7 +205,7 @@ def render_folder(t: pd.DataFrame, summaries: dict[str, dict]) -> str:
     """The folder's one table (`tidy` rows of every case), the MAE of the model and each baseline,
     the per-case consensus, timing and holdouts (`summaries`: scenario name -> summary), caveats."""
     head = (f"{'scenario':<16}{'issue':<16}{'obs.':>6}{'model':>7}{'90 % interval':>16}{'|err|':>7}"
-            f"{'compr.':>8}{'|err|':>7}{'w.med.':>8}{'|err|':>7}{'mean':>7}{'|err|':>7}")
+            f"{'compr.':>8}{'|err|':>7}{'w.med.':>8}{'|err|':>7}{'mean':>8}{'|err|':>7}{'s.quo':>8}{'|err|':>7}")
     lines = ["Validation: predicted vs observed levels (0-100 scale)", "", head, "-" * len(head)]
     for _, r in t.iterrows():
         lines.append(f"{r['scenario'][:15]:<16}{r['issue'][:15]:<16}{r['observed']:>6.0f}{_prediction_cells(r, 7)}")
@@ -232,7 +236,8 @@ def render_folder(t: pd.DataFrame, summaries: dict[str, dict]) -> str:
                      f"{median:>10}{last:>11}  {seen} / {top}")
     lines += ["", *wrapped(f"Caveat: {OUTCOME_KNOWN}"),
               *wrapped("Baselines use the members' point codes and the voting members only; the model's level "
-                        "is the mean agreed level over the runs that agreed the issue.")]
+                        "is the mean, over all runs, of the text that stands (the agreed level, or the status quo where "
+                        "the issue was not agreed).")]
     return "\n".join(lines)
 
 

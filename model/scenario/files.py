@@ -325,7 +325,11 @@ def _problems(errors: list[dict]) -> list[tuple[str, str]]:
         loc = [str(p) for p in err["loc"] if not _is_union_tag(p)]
         where = ".".join(loc)
         kind = err["type"]
-        if kind == "extra_forbidden":
+        if kind == "removed_key":  # a format-1 key: name it and what replaces it
+            where, text = ".".join([*loc, err["ctx"]["key"]]), err["msg"]
+        elif kind == "format_1":
+            text = err["msg"]
+        elif kind == "extra_forbidden":
             text = "unknown key; check the spelling (see docs/scenario-format.md for the keys allowed here)"
         elif kind == "missing":
             text = REQUIRED

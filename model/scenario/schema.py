@@ -16,9 +16,10 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 T = TypeVar("T")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MISSING_PER_ISSUE = "missing; every member needs a value per issue"
 SCALE = (0.0, 100.0)
 
@@ -27,6 +28,16 @@ def _not_a_boolean(value):
     if isinstance(value, bool):
         raise ValueError(f"expected a number, got {str(value).lower()}")
     return value
+
+
+def _format_2(value):
+    """Format 1 files get one message naming what changed, not 'input should be 2'."""
+    if value == 1 and not isinstance(value, bool):
+        raise PydanticCustomError(
+            "format_1", "scenario format 1 is no longer read. Format 2 adds each issue's status_quo and replaces "
+            "tolerance, reservation and concession with failure_cost, linkage with price, and drops "
+            "objector_pull; migrate the file ({doc}) and set schema_version: 2", {"doc": MIGRATION})
+    return _not_a_boolean(value)
 
 
 Number = Annotated[float, BeforeValidator(_not_a_boolean)]  # finite: the models forbid inf and nan
@@ -49,8 +60,31 @@ class ScenarioError(Exception):
     """A problem with a scenario the user can fix; `str()` is the full message."""
 
 
+MIGRATION = "docs/scenario-format.md, 'Migrating from format 1'"
+REMOVED = {  # format-1 keys -> what replaces them in format 2 (each gets its own message)
+    "tolerance": "acceptance is judged against the status quo: a member accepts a draft it prefers to "
+                 "the issues' status_quo by at least minus its failure_cost; use failure_cost",
+    "reservation": "use failure_cost (what a failed summit costs the member, in salience-weighted points)",
+    "concession": "the deadline now bites through the cost of failure: use failure_cost and "
+                  "protocol.preparatory_cost_share",
+    "linkage": "a veto is sold for a priced side payment: use price: {ISSUE: AMOUNT}",
+    "objector_pull": "the chair now drafts the package most likely to be accepted by all; delete the key",
+}
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # every number is finite
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_format_1_keys(cls, data):
+        """A key removed in format 2 gets a message naming what replaces it (not 'unknown key')."""
+        if isinstance(data, dict):
+            for key in REMOVED:
+                if key in data and key not in cls.model_fields:
+                    raise PydanticCustomError("removed_key", "removed in scenario format 2; {fix} ({doc})",
+                                              {"key": key, "fix": REMOVED[key], "doc": MIGRATION})
+        return data
 
 
 # ---------------------------------------------------------------- ideal-point distributions
@@ -121,10 +155,18 @@ def nominal(ideal: IdealPoint) -> float:
 
 
 # ---------------------------------------------------------------- scenario sections
+Cost = Annotated[Number, Field(ge=0.0)]  # salience-weighted points (a member's distances are in these units)
+
+
 class Issue(Strict):
     label: str
     anchors: dict[Level, str] = Field(description="scale level -> communiqué phrasing")
     source: str = ""
+    status_quo: Level = Field(description="the last text adopted by all Allies on the issue: what stands if "
+                                          "the issue is not agreed")
+    status_quo_source: str = Field("", description="where the status quo was coded from, with its date")
+    carve_out_cost: Cost | None = Field(None, description="cost to every other member of one member's exemption "
+                                                          "on this issue; null: no exemptions")
 
     @field_validator("anchors")
     @classmethod
@@ -164,10 +206,7 @@ class Behaviour(Strict):
     """Negotiating behaviour; every field may be set on `member_defaults` or on one member."""
 
     anchoring: Unit = 0.5
-    concession: Annotated[Number, Field(gt=0.0, le=100.0)] = 1.0
-    tolerance: Annotated[Number, Field(ge=0.0)] = 8.0
-    reservation: Annotated[Number, Field(ge=0.0)] = 30.0
-    linkage: Unit = 0.0
+    failure_cost: Cost = 30.0
 
 
 class Member(Strict):
@@ -182,10 +221,9 @@ class Member(Strict):
     shift: dict[str, Number] = Field(default_factory=dict, description="issue -> points added to this member's ideal")
     sources: dict[str, str] = Field(default_factory=dict)
     anchoring: Unit | None = None
-    concession: Annotated[Number, Field(gt=0.0, le=100.0)] | None = None
-    tolerance: Annotated[Number, Field(ge=0.0)] | None = None
-    reservation: Annotated[Number, Field(ge=0.0)] | None = None
-    linkage: Unit | None = None
+    failure_cost: Cost | None = None
+    price: dict[str, Cost] = Field(default_factory=dict, description="issue -> the side payment on offer for "
+                                                                    "this member's veto on it")
 
 
 class Influence(Strict):
@@ -195,8 +233,10 @@ class Influence(Strict):
 
 class Protocol(Strict):
     rounds: Annotated[Whole, Field(ge=1, le=200)] = 8
-    acceptance_noise: Annotated[Number, Field(ge=0.0)] = 2.0
-    objector_pull: Unit = 0.3
+    summit_sessions: Annotated[Whole, Field(ge=1, le=20)] = 3
+    acceptance_noise: Annotated[Number, Field(ge=0.0)] = 10.0
+    preparatory_cost_share: Unit = 0.1
+    drafting: Literal["summit", "current"] = "summit"
     influence: Influence = Influence()
     fallback: Literal["drop_contested", "no_declaration"] = "drop_contested"
 
@@ -276,7 +316,7 @@ class Sweep(Strict):
 class Scenario(Strict):
     """A validated scenario. Members and issues keep the file's order."""
 
-    schema_version: Annotated[Literal[1], BeforeValidator(_not_a_boolean)] = SCHEMA_VERSION
+    schema_version: Annotated[Literal[2], BeforeValidator(_format_2)] = SCHEMA_VERSION
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]  # also the output folder's name
     title: str = ""
     description: str = ""
@@ -309,14 +349,11 @@ class Scenario(Strict):
                     problems.append((f"{where}.{field}.{missing}", MISSING_PER_ISSUE))
                 for extra in sorted(given - issues):
                     problems.append((f"{where}.{field}.{extra}", f"unknown issue; known: {listing(self.issues)}"))
-            for extra in sorted(set(m.shift) - issues):
-                problems.append((f"{where}.shift.{extra}", f"unknown issue; known: {listing(self.issues)}"))
+            for field in ("shift", "price"):
+                for extra in sorted(set(getattr(m, field)) - issues):
+                    problems.append((f"{where}.{field}.{extra}", f"unknown issue; known: {listing(self.issues)}"))
             if m.capability is None and m.data is None:
                 problems.append((f"{where}.data", "give data (gdp_usd_bn, milex_pct_gdp) or a capability"))
-            b = self.behaviour(code)
-            if b.reservation < b.tolerance:
-                problems.append((f"{where}.reservation", f"{b.reservation} is below tolerance {b.tolerance}; "
-                                 "the acceptable distance can only widen toward the deadline"))
         for bloc_id, bloc in self.blocs.items():
             for issue in sorted(set(bloc.shift) - issues):
                 problems.append((f"blocs.{bloc_id}.shift.{issue}", f"unknown issue; known: {listing(self.issues)}"))
@@ -336,6 +373,12 @@ class Scenario(Strict):
         own = {k: v for k, v in self.members[code].model_dump(include=set(Behaviour.model_fields)).items()
                if v is not None}
         return self.member_defaults.model_copy(update=own)
+
+    def model_copy(self, *, update: dict | None = None, deep: bool = False) -> Scenario:
+        """A copy, with its content hash recomputed (pydantic would copy the cached one)."""
+        copy = super().model_copy(update=update, deep=deep)
+        copy.__dict__.pop("spec_hash", None)
+        return copy
 
     @cached_property
     def spec_hash(self) -> str:
