@@ -60,7 +60,7 @@ def sweep_scenario(points: int, replications: int):
     from model.scenario.files import load_scenario
 
     return load_scenario(overrides=[f"sweep.replications={replications}"],
-                         sweep={"members.TUR.linkage": {"low": 0.0, "high": 0.9, "levels": points}})
+                         sweep={"members.TUR.price.sweden": {"low": 0.0, "high": 24.0, "levels": points}})
 
 
 def ways(compare_initializers: bool, dask: bool) -> dict[str, tuple[int, str, str | None]]:
@@ -167,7 +167,8 @@ def million(runs: int) -> None:
           f"streamed to part files, then points/differences tables and figures:")
     print(f"  {facts['seconds']:.1f} s in all ({facts['run_seconds']:.1f} s running, {facts['finish_seconds']:.1f} s "
           f"tables and figures); peak memory of the whole process tree (sampled every 20 ms): "
-          f"{facts['tree_mib']:.0f} MiB (bar <= 1024 MiB)")
+          f"{facts['tree_mib']:.0f} MiB (bar <= 1024 MiB): {facts['run_mib']:.0f} MiB while running (main + workers), "
+          f"{facts['finish_mib']:.0f} MiB making the tables and figures")
 
 
 def child(runs: int) -> None:
@@ -176,12 +177,15 @@ def child(runs: int) -> None:
     from model.experiments.sweep import run_sweep
 
     scenario = sweep_scenario(100, runs // 100)
-    with tempfile.TemporaryDirectory() as tmp, PeakTreeMemory() as memory:
+    with tempfile.TemporaryDirectory() as tmp:
         job, output, execution = job_args(scenario, Path(tmp) / "out", WORKERS, "ensemble", seed=1)
-        running = timed(lambda: run_sweep(job, output, execution, analyse=False))
-        finishing = timed(lambda: run_sweep(job, output, execution))
+        with PeakTreeMemory() as run_memory:
+            running = timed(lambda: run_sweep(job, output, execution, analyse=False))
+        with PeakTreeMemory() as finish_memory:
+            finishing = timed(lambda: run_sweep(job, output, execution))
     print(json.dumps({"seconds": running + finishing, "finish_seconds": finishing, "run_seconds": running,
-                      "tree_mib": memory.peak}))
+                      "tree_mib": max(run_memory.peak, finish_memory.peak), "run_mib": run_memory.peak,
+                      "finish_mib": finish_memory.peak}))
 
 
 def options(parser) -> None:
