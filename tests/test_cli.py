@@ -88,6 +88,21 @@ def test_main_job_writes_every_file(tiny_run):
     assert "P(consensus on the whole declaration by the deadline)" in done.stdout
 
 
+def test_a_member_counts_once_per_run_however_many_vetoes_it_sells_or_exemptions_it_holds():
+    """Shares in the summary are of runs: two contracts of one member in one run count once."""
+    import pyarrow as pa
+
+    from model.outputs.report import appearances
+
+    def sale(issue: str) -> dict:
+        return {"member": "AAA", "issue": issue, "round": 1, "level": 50.0, "amount": 1.0}
+
+    payments = pa.chunked_array([pa.array([[sale("x"), sale("y")], [], [sale("x")]])])
+    assert appearances(payments).to_dict() == {"AAA": 2}
+    holdouts = pd.Series([["AAA", "BBB"], [], ["AAA"]])
+    assert appearances(holdouts).to_dict() == {"AAA": 2, "BBB": 1}
+
+
 def test_csv_export_writes_side_payments_as_member_issue_at_round_with_level_and_payment(tiny_run):
     out, _, _ = tiny_run
     table = pd.read_parquet(out / "replications.parquet")

@@ -34,6 +34,20 @@ def test_every_scenario_gives_the_same_outcomes_on_both_engines(path):
     assert_engines_agree(scenario, seed=scenario.run.seed or 1, first=0, count=150)
 
 
+def test_exemptions_weigh_on_every_other_member_in_both_engines():
+    """After an exemption, every other member bears its cost in later votes and drafts, also those
+    holding none themselves (an Ally computes its transfers on its own row; the ensemble on all)."""
+    members = {f"M{m}": {"name": f"m{m}", "bloc": "A", "capability": 1.0, "ideal": {"x": x, "y": y},
+                         "salience": {"x": 0.6, "y": 0.4}, "failure_cost": 2.0}
+               for m, (x, y) in enumerate([(90, 90), (80, 85), (85, 70), (10, 80), (80, 15), (20, 20)])}
+    scenario = validate({"name": "exemptions", "blocs": {"A": {"label": "A"}}, "members": members,
+                         "issues": {k: {"label": k, "anchors": {0: "low", 100: "high"}, "status_quo": 50.0,
+                                        "carve_out_cost": 1.0} for k in ("x", "y")},
+                         "protocol": {"rounds": 1, "summit_sessions": 4, "acceptance_noise": 4.0}}, "<test>")
+    assert_engines_agree(scenario, seed=3, first=0, count=200)
+    assert (to_frame(run_chunk(scenario, 3, 0, 200))["n_carve_outs"] > 0).sum() > 10  # the check has teeth
+
+
 def test_batch_boundaries_do_not_matter():
     """Replications 2040..2060 straddle the ensemble's internal batch of 2048."""
     scenario = load_scenario(TINY)

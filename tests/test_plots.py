@@ -7,7 +7,8 @@ import pytest
 from matplotlib.patches import Rectangle
 
 from model.negotiation.engines import run_chunk
-from model.negotiation.model import play
+from model.negotiation import rules
+from model.negotiation.model import NegotiationModel, play
 from model.negotiation.results import to_frame
 from model.outputs import plots
 from model.scenario.files import load_scenario
@@ -105,3 +106,25 @@ def test_figures_leave_no_pyplot_state(frame, scenario):
     before = plt.get_fignums()
     plots.plot_rounds(frame, scenario)
     assert plt.get_fignums() == before
+
+
+def test_the_vote_table_shows_each_vote_as_it_stood():
+    """After the baseline's first round, persuasion has moved the positions and Türkiye's contract
+    the draft; the table shows what each member voted on: its recorded margin is the margin of the
+    table's draft at the table's position, and >= 0 exactly where that draft lies inside its band,
+    on every issue (the band: where that margin is >= 0)."""
+    model = NegotiationModel()
+    model.step()
+    table = plots.vote_table(model)
+    p = model.params
+    draft = table[[f"draft_{i}" for i in p.issues]].iloc[0].to_numpy()
+    assert (draft != model.chair.draft).any() and model.outcome.side_payments  # the draft moved on
+    positions = table[[f"position_{i}" for i in p.issues]].to_numpy()
+    assert (positions != [a.position for a in model.allies]).any()  # and so did the positions
+    margins = [rules.margin(rules.bound_by(draft, a.carved, p.status_quo), x, a.weight, p.status_quo,
+                            a.ballot.kappa, a.ballot.transfers) for a, x in zip(model.allies, positions)]
+    assert table["margin"].to_numpy() == pytest.approx(margins, abs=1e-12)
+    for k, issue in enumerate(p.issues):
+        inside = (table[f"band_low_{issue}"] <= draft[k] + 1e-9) & (draft[k] <= table[f"band_high_{issue}"] + 1e-9)
+        assert (inside == (table["margin"] >= 0)).all(), issue
+    assert_text_fits(plots.plot_acceptance(model))

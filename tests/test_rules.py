@@ -21,15 +21,16 @@ def play(scenario, replication=0, seed=11) -> NegotiationModel:
 
 
 def chair(position, weight, status_quo, kappa, noise, transfers=None, fixed=None, level=None):
-    """rules.draft for one replication from a cold start at the status quo."""
+    """rules.draft for one replication from a cold start at the status quo (at `level` on the
+    issues a contract has `fixed`)."""
     position = np.asarray(position, float)[None]
     r, n, k = position.shape
     q = np.asarray(status_quo, float)
     fixed = np.zeros((1, k), bool) if fixed is None else np.asarray(fixed)[None]
-    level = np.zeros((1, k)) if level is None else np.asarray(level, float)[None]
+    start = q[None] if level is None else np.where(fixed, np.asarray(level, float)[None], q[None])
     transfers = np.zeros((1, n)) if transfers is None else np.asarray(transfers, float)[None]
     return rules.draft(position, np.asarray(weight, float), q, np.asarray(kappa, float), transfers,
-                       np.zeros((1, n, k), bool), noise, fixed, level, q[None])[0]
+                       np.zeros((1, n, k), bool), noise, fixed, start)[0]
 
 
 # ---------------------------------------------------------------- acceptance against the reversion point
@@ -274,6 +275,16 @@ def test_without_a_cost_the_lone_holdout_is_exempted_and_the_rest_agree_at_their
     model = NegotiationModel(scenario, rng=4, replication=int(np.flatnonzero(exempt & df["consensus"])[0]))
     model.run_for(1)
     assert model.outcome.carve_outs == [CarveOut("HOLD", "x")]
+
+
+def test_every_other_member_bears_an_exemptions_cost_on_its_own_row_as_in_the_table():
+    """Member 0 is exempted on issue 0 at cost 3: the others bear 3 each, it bears nothing; an Ally
+    asking for its own row gets what the whole table gives it."""
+    carved = np.array([[True, False], [False, False], [False, False]])
+    payment, cost = np.zeros((3, 2)), np.array([3.0, 3.0])
+    table = rules.transfers(payment, carved, cost, carved.sum(axis=0))
+    assert table.tolist() == [0.0, -3.0, -3.0]
+    assert [rules.transfers(payment[i], carved[i], cost, carved.sum(axis=0)) for i in range(3)] == [0.0, -3.0, -3.0]
 
 
 def test_an_exemption_no_one_can_afford_is_the_same_as_none(tiny):

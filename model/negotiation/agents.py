@@ -14,15 +14,26 @@ ensemble, which has no agents, refuses such a model).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import mesa
 import numpy as np
 
 from . import rules
+from .results import ONE
 
 if TYPE_CHECKING:
     from .model import NegotiationModel
+
+
+class Ballot(NamedTuple):
+    """What a member voted on, as things stood at the vote (contracts and persuasion move them on
+    before the round ends; the dashboard shows the vote)."""
+
+    draft: np.ndarray  # (K,) the chair's draft
+    position: np.ndarray  # (K,) the member's position
+    kappa: float  # what failing cost it in that round
+    transfers: float  # payments received minus exemption costs borne
 
 
 class Ally(mesa.Agent):
@@ -44,6 +55,7 @@ class Ally(mesa.Agent):
         self.payment = np.zeros_like(ideal)  # (K,) payment for a veto sold on the issue
         self.carved = np.zeros(len(ideal), bool)  # (K,) its exemption, if granted
         self.accepted: bool | None = None  # its vote on the last draft
+        self.ballot: Ballot | None = None  # what it voted on
         self.margin_now = np.nan  # its margin for the last draft, noise aside
         self.noise = 0.0  # its acceptance noise in the last vote
 
@@ -66,7 +78,8 @@ class Ally(mesa.Agent):
     def vote(self, draft: np.ndarray, exempted: np.ndarray, noise: np.ndarray | float) -> None:
         """Accept or object (an invitee always associates itself: it never blocks)."""
         self.noise = noise[self.index] if np.ndim(noise) else noise
-        self.margin_now = self.margin(draft, self.model.kappa(self), exempted)
+        self.ballot = Ballot(draft.copy(), self.position.copy(), self.model.kappa(self), self.transfers(exempted))
+        self.margin_now = self.margin(draft, self.ballot.kappa, exempted)
         self.accepted = bool(rules.accepts(self.margin_now, self.noise, self.voting))
 
     def accepts_package(self, package: np.ndarray, kappa: float, exempted: np.ndarray, on_table: np.ndarray) -> bool:
@@ -112,7 +125,6 @@ class Chair(mesa.Agent):
         p = model.params
         self.draft = p.status_quo.copy()  # (K,) it starts from the texts that stand
         self.fixed = np.zeros(p.k, bool)  # issues settled by a contract
-        self.fixed_level = np.zeros(p.k)
 
     @property
     def voters(self) -> mesa.agent.AgentSet:
@@ -133,7 +145,7 @@ class Chair(mesa.Agent):
         p = self.model.params
         position, kappa, transfers, weight, carved = self._arrays(members, aim)
         return rules.draft(position, weight, p.status_quo, kappa, transfers, carved, p.acceptance_noise,
-                           self.fixed[None], self.fixed_level[None], self.draft[None])[0]
+                           self.fixed[None], self.draft[None])[0]
 
     def _arrays(self, members: mesa.agent.AgentSet, aim: str):
         """The members' positions, failure costs aimed at, transfers, weights and exemptions, as the
@@ -158,8 +170,8 @@ class Chair(mesa.Agent):
             issue, level, payment = ally.ask_price(others, self.draft, self.fixed)
             if issue != rules.NONE:
                 ally.sell_veto(issue, payment)
-                self.fixed[issue], self.fixed_level[issue], self.draft[issue] = True, level, level
-                self.model.ledger.sold(np.zeros(1, np.intp), ally.index, np.array([issue]), round_,
+                self.fixed[issue], self.draft[issue] = True, level
+                self.model.ledger.sold(ONE, ally.index, np.array([issue]), round_,
                                        np.array([level]), np.array([payment]))
 
     def grant_exemptions(self, holdouts: mesa.agent.AgentSet, kappa_of) -> None:

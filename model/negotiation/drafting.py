@@ -26,6 +26,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from model.scenario.schema import SCALE
+
 SMOOTHING = 0.5  # points: |u| is smoothed within this distance of a member's position
 TOLERANCE = 1e-5  # points: the solver stops when no coordinate moves by more
 STAGE_TOLERANCE = 1e-3  # points: the same for the smoother stages of a cold start
@@ -36,7 +38,6 @@ SECANT_STEPS = 2  # secant steps on F's slope when a Newton step overshoots, bef
 LINE_STEPS = 40  # points tried along one step, at most
 MIN_NOISE = 0.05  # points: the noise the chair plans with when the acceptance noise is zero
 CONTINUATION_START = 16.0  # points: the first stage of a cold start (none when the noise is above half of it)
-SCALE = (0.0, 100.0)
 
 
 @njit(cache=True, inline="always")  # inlined: a call per member would cost more than its arithmetic
@@ -59,19 +60,19 @@ def _smallest_z(d, x, w, base, sigma):
 
 
 @njit(cache=True)
-def _evaluate(d, x, w, base, sigma, zref, value, g, h, work):
-    """(F(d), the smallest z_i = m_i / sigma at d), with F, its gradient `g` and Hessian `h` all
-    multiplied by e^zref; F itself only when `value` (its logarithms cost as much as the rest).
-    `work` is scratch space, (2 K + 2, n).
+def _evaluate(d, x, w, base, sigma, zref, g, h, work):
+    """The gradient `g` and Hessian `h` of F at d, both multiplied by e^zref; returns the smallest
+    z_i = m_i / sigma at d (the next scale reference). `work` is scratch space, (2 K + 2, n). F
+    itself is never needed: the line search reads only its slope.
 
-    Where every member accepts almost surely, F and its derivatives are of order e^-z with z in the
+    Where every member accepts almost surely, F's derivatives are of order e^-z with z in the
     hundreds or thousands, below what floating point represents; the common factor e^zref, zref the
-    smallest z near d, brings them back. It changes neither the Newton direction nor a comparison of
-    two values taken with the same zref."""
+    smallest z near d, brings them back. It changes neither the Newton direction nor the sign of a
+    slope."""
     n, k_issues = x.shape
     inv, inv_sigma = 1.0 / SMOOTHING, 1.0 / sigma
     slope, bend, dm, huber = work[0], work[1], work[2:2 + k_issues], work[2 + k_issues:]
-    f, zmin = 0.0, np.inf
+    zmin = np.inf
     scale, unscale = np.exp(zref), np.exp(-zref)
     for i in range(n):  # per member: its margin, and the first two derivatives of log Lambda(m / sigma)
         z = _margin(d, x, w, base, i) * inv_sigma
@@ -81,14 +82,10 @@ def _evaluate(d, x, w, base, sigma, zref, value, g, h, work):
             e = t * unscale
             inv_1e = 1.0 / (1.0 + e)
             p, rest = inv_1e, t * inv_1e  # 1 - Lambda, scaled by e^zref, = e^(zref - z) / (1 + e^-z)
-            if value:  # log Lambda = -log1p(e) = -e (log1p(e) / e)
-                f -= t * (np.log1p(e) / e if e > 0.0 else 1.0)
         else:
             e = np.exp(z)
             inv_1e = 1.0 / (1.0 + e)
             p, rest = e * inv_1e, scale * inv_1e
-            if value:
-                f += scale * (z - np.log1p(e))
         slope[i] = rest * inv_sigma  # d log Lambda(m / sigma) / dm, times e^zref
         bend[i] = -p * slope[i] * inv_sigma
         for k in range(k_issues):  # dm_i / dd_k, and the smoothing's curvature of -m_i
@@ -112,7 +109,7 @@ def _evaluate(d, x, w, base, sigma, zref, value, g, h, work):
             h[k, j] = s
             h[j, k] = s
         h[k, k] += hkk
-    return f, zmin
+    return zmin
 
 
 @njit(cache=True, inline="always")
@@ -177,7 +174,7 @@ def _ascend(d, x, w, base, sigma, free, tolerance):
     step, y, cand = np.zeros(k_issues), np.empty(k_issues), np.empty(k_issues)
     active = np.empty(k_issues, np.bool_)
     zref = _reference(_smallest_z(d, x, w, base, sigma))
-    _, zmin = _evaluate(d, x, w, base, sigma, zref, False, g, h, work)
+    zmin = _evaluate(d, x, w, base, sigma, zref, g, h, work)
     steps, trial = 0, 1.0  # trial: the share of the Newton step tried first (twice the last one taken)
     while steps < MAX_STEPS:
         steps += 1
@@ -199,7 +196,7 @@ def _ascend(d, x, w, base, sigma, free, tolerance):
         for attempt in range(LINE_STEPS):
             for k in range(k_issues):
                 cand[k] = d[k] + alpha * step[k]
-            _, zmin = _evaluate(cand, x, w, base, sigma, zref, False, g2, h2, work)
+            zmin = _evaluate(cand, x, w, base, sigma, zref, g2, h2, work)
             slope = 0.0
             for k in range(k_issues):
                 slope += g2[k] * step[k]

@@ -60,14 +60,13 @@ class Talks:
     payment: np.ndarray  # (R, n, K) payment for a veto sold on the issue (0: none)
     carved: np.ndarray  # (R, n, K) exemptions granted
     fixed: np.ndarray  # (R, K) issues settled by a contract
-    fixed_level: np.ndarray  # (R, K) the contract's level there
     draft: np.ndarray  # (R, K) the chair's last draft (at first, the status quo)
 
     @classmethod
     def start(cls, ideal: np.ndarray, p: Params) -> Talks:
         r, n, k = ideal.shape
         return cls(rows=np.arange(r), ideal=ideal, position=ideal.copy(), payment=np.zeros((r, n, k)),
-                   carved=np.zeros((r, n, k), bool), fixed=np.zeros((r, k), bool), fixed_level=np.zeros((r, k)),
+                   carved=np.zeros((r, n, k), bool), fixed=np.zeros((r, k), bool),
                    draft=np.broadcast_to(p.status_quo, (r, k)).copy())
 
     def take(self, keep: np.ndarray) -> Talks:
@@ -91,9 +90,10 @@ def _play_batch(p: Params, seed: int, first: int, count: int) -> pa.Table:
     for round_ in range(1, p.rounds + 1):
         summit = round_ == p.rounds
         kappa = rules.failure_cost_at(p.failure_cost, summit, p.preparatory_cost_share)
+        aim = p.failure_cost if p.drafting == "summit" else kappa  # the failure costs the chair drafts for
         sessions = p.summit_sessions if summit else 1
         for session in range(1, sessions + 1):
-            _redraft(p, talks, kappa)
+            _redraft(p, talks, aim)
             noise = rules.acceptance_noise(p.acceptance_noise, _draws(p, key, vote_number(round_, session, p.rounds),
                                                                       first, count, talks.rows))
             margins = talks.margins(p, talks.draft, kappa)
@@ -104,14 +104,14 @@ def _play_batch(p: Params, seed: int, first: int, count: int) -> pa.Table:
                 done = talks.take(agreed)
                 ledger.finish(done.rows, round_, session, np.ones(len(done.rows), bool),
                               np.ones((len(done.rows), p.k), bool), done.draft, done.carved)
-            if agreed.all():
-                return ledger.table(seed, first)
-            talks, margins, accepts = talks.take(~agreed), margins[~agreed], accepts[~agreed]
-            noise = noise[~agreed] if np.ndim(noise) else noise
+                if agreed.all():
+                    return ledger.table(seed, first)
+                talks, margins, accepts = talks.take(~agreed), margins[~agreed], accepts[~agreed]
+                noise = noise[~agreed] if np.ndim(noise) else noise
             if summit and session == sessions:
                 _fall_back(p, talks, ledger, kappa, noise, round_, session)
                 return ledger.table(seed, first)
-            _sell_vetoes(p, talks, ledger, kappa, round_)
+            _sell_vetoes(p, talks, ledger, aim, round_)
             if summit:
                 _grant_exemptions(p, talks, accepts, margins + noise, kappa)
         if not summit:
@@ -120,19 +120,17 @@ def _play_batch(p: Params, seed: int, first: int, count: int) -> pa.Table:
     return ledger.table(seed, first)
 
 
-def _redraft(p: Params, talks: Talks, kappa: np.ndarray) -> None:
-    """The chair's draft for the voting members (as `Chair.propose`)."""
+def _redraft(p: Params, talks: Talks, aim: np.ndarray) -> None:
+    """The chair's draft for the voting members, for the failure costs `aim` (as `Chair.propose`)."""
     v = p.voters
-    aim = p.failure_cost if p.drafting == "summit" else kappa
     talks.draft = rules.draft(talks.position[:, v], p.weight[v], p.status_quo, aim[v], talks.transfers(p)[:, v],
-                              talks.carved[:, v], p.acceptance_noise, talks.fixed, talks.fixed_level, talks.draft)
+                              talks.carved[:, v], p.acceptance_noise, talks.fixed, talks.draft)
 
 
-def _sell_vetoes(p: Params, talks: Talks, ledger: Ledger, kappa: np.ndarray, round_: int) -> None:
+def _sell_vetoes(p: Params, talks: Talks, ledger: Ledger, aim: np.ndarray, round_: int) -> None:
     """The chair buys vetoes with the side payments on offer, one priced member at a time in file
-    order (as `Chair.close_contracts`)."""
+    order, with what the others want drafted for the failure costs `aim` (as `Chair.close_contracts`)."""
     v = p.voters
-    aim = p.failure_cost if p.drafting == "summit" else kappa
     for i in p.priced:
         rows = np.flatnonzero(((p.price[i] > 0) & ~talks.fixed).any(axis=1))
         if not len(rows):
@@ -146,7 +144,6 @@ def _sell_vetoes(p: Params, talks: Talks, ledger: Ledger, kappa: np.ndarray, rou
         sold = issue != rules.NONE
         rows, k, level, amount = rows[sold], issue[sold], level[sold], amount[sold]
         talks.fixed[rows, k] = True
-        talks.fixed_level[rows, k] = level
         talks.draft[rows, k] = level
         talks.payment[rows, i, k] = amount
         ledger.sold(talks.rows[rows], i, k, round_, level, amount)

@@ -20,10 +20,8 @@ from model.scenario.schema import Scenario
 from . import rules
 from .agents import Ally, Chair
 from .params import Params, params_for
-from .results import Ledger, Outcome
+from .results import ONE, Ledger, Outcome
 from .seeds import Purpose, fresh_seed, root_key, uniforms, vote_number
-
-ROW = np.zeros(1, np.intp)  # the model's one replication, as the ledger's row
 
 
 class NegotiationModel(mesa.Model):
@@ -55,9 +53,10 @@ class NegotiationModel(mesa.Model):
         self.round = 0
         self.ledger = Ledger(1, p)  # what the results table gets, as in the ensemble
         ideal = p.draw_ideals(self._key, replication, 1)[0]
-        for i, code in enumerate(p.codes):
+        for i, code in enumerate(p.codes):  # each agent owns copies of its stance (the params are shared, cached)
             self.custom.get(code, Ally)(self, i, code, p.names[i], p.blocs[i], bool(p.voting[i]), ideal[i],
-                                        p.weight[i], float(p.failure_cost[i]), p.anchoring[i], p.price[i])
+                                        p.weight[i].copy(), float(p.failure_cost[i]), p.anchoring[i].copy(),
+                                        p.price[i].copy())
         # the members in file order (a custom strategy is a subclass, so a type of its own for Mesa)
         self.allies = self.agents_by_type[Ally] if not self.custom else self.agents.select(
             lambda a: isinstance(a, Ally))
@@ -76,8 +75,9 @@ class NegotiationModel(mesa.Model):
 
     def step(self) -> None:
         """One round: the chair drafts and the Allies vote (at the summit, in several drafting
-        sessions); holdouts may sell their veto, and at the summit ask for exemptions; at the
-        summit's end the fallback decides; before it, positions move (persuasion)."""
+        sessions); after a failed vote, members with a price on offer may sell their veto, and at
+        the summit holdouts ask for exemptions; at the summit's end the fallback decides; before
+        it, positions move (persuasion)."""
         p = self.params
         self.round += 1
         sessions = p.summit_sessions if self.summit else 1
@@ -86,7 +86,7 @@ class NegotiationModel(mesa.Model):
                 return self.stop()
         if self.summit:
             agreed = self.chair.fall_back(self.kappa)
-            self.ledger.finish(ROW, self.round, sessions, np.zeros(1, bool), agreed[None], self.chair.draft[None],
+            self.ledger.finish(ONE, self.round, sessions, np.zeros(1, bool), agreed[None], self.chair.draft[None],
                                np.array(self.allies.get("carved"))[None])
             return self.stop()
         targets = rules.persuade(np.array(self.allies.get("position")), np.array(self.allies.get("ideal")),
@@ -96,15 +96,15 @@ class NegotiationModel(mesa.Model):
 
     def session(self, session: int, last: bool) -> bool:
         """One draft and one vote; True when all accept. After a failed vote (but the summit's last),
-        holdouts sell their vetoes and, at the summit, ask for exemptions."""
+        the chair buys the vetoes for sale and, at the summit, grants the holdouts' exemptions."""
         p = self.params
         draft = self.chair.propose(p.drafting)
         noise = rules.acceptance_noise(p.acceptance_noise, self._draws(vote_number(self.round, session, p.rounds)))
         self.allies.do("vote", draft, self.chair.exempted(), noise)
         accepts = np.array(self.allies.get("accepted"))[None]
-        self.ledger.voted(ROW, self.round, accepts)
+        self.ledger.voted(ONE, self.round, accepts)
         if accepts.all():
-            self.ledger.finish(ROW, self.round, session, np.ones(1, bool), np.ones((1, p.k), bool), draft[None],
+            self.ledger.finish(ONE, self.round, session, np.ones(1, bool), np.ones((1, p.k), bool), draft[None],
                                np.array(self.allies.get("carved"))[None])
             return True
         if not last:

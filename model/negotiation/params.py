@@ -71,7 +71,8 @@ class Params:
 
     @cached_property
     def priced(self) -> np.ndarray:
-        """Indices of the members with a price on offer for some veto, in file order."""
+        """Indices of the voting members with a price on offer for some veto, in file order (an
+        invitee has no veto to sell)."""
         return np.flatnonzero((self.price > 0).any(axis=1) & self.voting)
 
     @property

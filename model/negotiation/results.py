@@ -99,6 +99,9 @@ class Outcome:
     carve_outs: list[CarveOut] = field(default_factory=list)
 
 
+ONE = np.zeros(1, np.intp)  # the Mesa model's one replication, as a ledger row
+
+
 class Ledger:
     """Per-replication outcomes of `count` replications, filled in vote by vote (both engines)."""
 

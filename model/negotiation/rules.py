@@ -84,7 +84,7 @@ def transfers(payment: np.ndarray, carved: np.ndarray, cost: np.ndarray, exempte
     the exemptions others hold, on the issues still on the table (a contract or an exemption on a
     dropped issue lapses). `exempted` counts the exemptions granted per issue (broadcast against
     `carved`, like `on_table`)."""
-    if not carved.any():  # the common case, and the same sums: nobody bears an exemption's cost
+    if not np.any(exempted):  # the common case, and the same sums: no exemption anywhere, no cost borne
         return issue_sum(payment if on_table is True else np.where(on_table, payment, 0.0))
     others = exempted - carved
     borne = np.where(others > 0, others * np.where(np.isfinite(cost), cost, 0.0), 0.0)
@@ -118,32 +118,31 @@ def acceptance_band(draft: np.ndarray, position: np.ndarray, weight: np.ndarray,
 
 # ---------------------------------------------------------------- the chair's draft
 def draft(position: np.ndarray, weight: np.ndarray, status_quo: np.ndarray, failure_cost: np.ndarray,
-          transfers: np.ndarray, carved: np.ndarray, noise: float, fixed: np.ndarray, fixed_level: np.ndarray,
-          start: np.ndarray) -> np.ndarray:
+          transfers: np.ndarray, carved: np.ndarray, noise: float, fixed: np.ndarray, start: np.ndarray) -> np.ndarray:
     """(R, K) the package that maximises sum_i log P_i(accept), P_i = Lambda(m_i / noise), over the
     members given (the voting ones: every veto counts the same, capability does not weigh in).
-    Issues settled by a contract (`fixed`) stay at `fixed_level`; a member's exempted issue does not
-    enter its margin. `start` is where the search begins (the previous draft, or the status quo)."""
+    `start` is where the search begins (the previous draft, or the status quo); issues settled by a
+    contract (`fixed`) stay where `start` has them. A member's exempted issue does not enter its
+    margin."""
     r, n, k = position.shape
     base = distance(status_quo, position, weight) + failure_cost + transfers
     if carved.any():
         base = base - issue_sum(np.where(carved, weight * np.abs(status_quo - position), 0.0))
         weight = np.where(carved, 0.0, weight)
-    free_weight = np.broadcast_to(weight, (r, n, k))  # no copy: the kernel reads strides
-    begin = np.ascontiguousarray(np.where(fixed, fixed_level, start))
-    return drafting.solve(np.ascontiguousarray(position), free_weight, np.ascontiguousarray(base, dtype=float),
-                          float(noise), np.ascontiguousarray(~fixed), begin)
+    return drafting.solve(np.ascontiguousarray(position), np.ascontiguousarray(np.broadcast_to(weight, (r, n, k))),
+                          np.ascontiguousarray(base, dtype=float), float(noise), np.ascontiguousarray(~fixed),
+                          np.array(start, dtype=float))
 
 
 def wanted(position: np.ndarray, weight: np.ndarray, status_quo: np.ndarray, failure_cost: np.ndarray,
            transfers: np.ndarray, carved: np.ndarray, noise: float, fixed: np.ndarray, draft_: np.ndarray,
            member: int, price: np.ndarray) -> np.ndarray:
     """(R, K) what the others want on each issue where a price is on offer for `member`'s veto and no
-    contract has settled it: the chair's draft there with the member left out (its term made
-    constant) and the rest of the package as it stands; NaN on the other issues."""
-    transfers, weight = transfers.copy(), np.array(weight, copy=True)
-    transfers[..., member] = 1e9
-    weight[..., member, :] = 0.0
+    contract has settled it: the chair's draft there with the member left out and the rest of the
+    package as it stands; NaN on the other issues. `member` indexes the members given."""
+    position, carved = np.delete(position, member, axis=-2), np.delete(carved, member, axis=-2)
+    weight = np.delete(weight, member, axis=-2)
+    failure_cost, transfers = np.delete(failure_cost, member, axis=-1), np.delete(transfers, member, axis=-1)
     out = np.full(draft_.shape, np.nan)
     for issue in np.flatnonzero(price > 0):
         rows = ~fixed[:, issue]
@@ -152,7 +151,7 @@ def wanted(position: np.ndarray, weight: np.ndarray, status_quo: np.ndarray, fai
         rest = np.ones(draft_.shape, bool)
         rest[:, issue] = False  # only this issue moves
         out[rows, issue] = draft(position[rows], weight, status_quo, failure_cost, transfers[rows], carved[rows],
-                                 noise, rest[rows], draft_[rows], draft_[rows])[:, issue]
+                                 noise, rest[rows], draft_[rows])[:, issue]
     return out
 
 
@@ -249,9 +248,7 @@ def drop_contested(on_table: np.ndarray, objection, grievances) -> np.ndarray:
         if not failing.any():
             return on_table & ~against.any(axis=1)[:, None]
         hurt = np.where(against[..., None], grievances(on_table), 0.0)
-        burden = hurt[:, 0].copy()
-        for member in range(1, hurt.shape[1]):  # members in file order: the same sums in both engines
-            burden += hurt[:, member]
+        burden = member_sum(hurt, np.ones(hurt.shape[1:]))
         worst = np.where(on_table, burden, -np.inf).argmax(axis=1)
         rows = np.flatnonzero(failing)
         on_table[rows, worst[rows]] = False

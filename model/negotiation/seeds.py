@@ -1,4 +1,4 @@
-"""The randomness contract: every random number is addressable by (seed, replication, round, purpose).
+"""The randomness contract: every random number is addressable by (seed, replication, vote, purpose).
 
 A replication's draws for one purpose in one vote are a fixed block of a counter-based Philox
 stream keyed by the root seed:
@@ -9,10 +9,10 @@ stream keyed by the root seed:
 (vote = the round before the summit; rounds + session - 1 in the summit's drafting sessions.)
 
 so the numbers replication r sees never depend on the engine, on the chunk it runs in, on how
-many replications run together, on the worker count, or on what other rounds drew. Drawing the
+many replications run together, on the worker count, or on what other votes drew. Drawing the
 block for replications a..b at once gives exactly the blocks drawn one replication at a time.
 This also makes common random numbers exact across sweep points: replication r at every point
-sees the same uniforms for the same purpose in the same round.
+sees the same uniforms for the same purpose in the same vote.
 """
 
 from __future__ import annotations

@@ -476,33 +476,34 @@ def plot_trajectories(model: NegotiationModel) -> Figure:
 
 # ---------------------------------------------------------------- the current vote (dashboard)
 def vote_table(model: NegotiationModel) -> pd.DataFrame:
-    """The last vote, member by member: its position, its margin for the chair's draft (how much
-    better than a failed summit it found it, noise aside), its vote, and on each issue the band of
-    levels it would accept with the rest of the draft as it stands (its reversion point: the status
-    quo plus what failing costs it)."""
+    """The last vote, member by member, as things stood at it (`Ally.ballot`): the draft, its
+    position, its margin for the draft (how much better than a failed summit it found it, noise
+    aside), its vote, and on each issue the band of levels it would accept with the rest of the
+    draft as it was (its reversion point: the status quo plus what failing cost it); whether it has
+    sold a veto or holds an exemption by now."""
     if model.round == 0:
         return pd.DataFrame()
-    p, draft = model.params, model.chair.draft
-    exempted = model.chair.exempted()
+    p = model.params
     rows = []
     for ally in model.allies:
-        kappa = model.kappa(ally)
-        low, high = rules.acceptance_band(draft, ally.position, ally.weight, p.status_quo, kappa,
-                                          ally.transfers(exempted))
+        ballot = ally.ballot
+        low, high = rules.acceptance_band(ballot.draft, ballot.position, ally.weight, p.status_quo, ballot.kappa,
+                                          ballot.transfers)
         row = {"code": ally.code, "name": ally.name, "bloc": ally.bloc, "voting": ally.voting,
                "margin": ally.margin_now, "accepts": bool(ally.accepted), "sold": bool((ally.payment > 0).any()),
                "exempt": bool(ally.carved.any())}
         for k, issue in enumerate(p.issues):
-            row |= {f"position_{issue}": ally.position[k], f"band_low_{issue}": low[k], f"band_high_{issue}": high[k]}
+            row |= {f"draft_{issue}": ballot.draft[k], f"position_{issue}": ballot.position[k],
+                    f"band_low_{issue}": low[k], f"band_high_{issue}": high[k]}
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 @styled
 def plot_acceptance(model: NegotiationModel) -> Figure:
-    """Who accepts the chair's current draft: per issue, each member's position and the band of
-    levels it would accept on that issue against a failed summit (the rest of the draft as it is,
-    no noise), with the status quo and the draft."""
+    """Who accepted the chair's last draft: per issue, each member's position and the band of levels
+    it would accept on that issue against a failed summit (the rest of the draft as it was, no
+    noise), with the status quo and the draft, as they stood at the vote."""
     scenario, table = model.scenario_config, vote_table(model)
     issues = list(scenario.issues)
     n = len(scenario.members)
@@ -515,7 +516,7 @@ def plot_acceptance(model: NegotiationModel) -> Figure:
         return fig
     colours = member_colours(scenario)
     rows = np.arange(len(table))[::-1]
-    draft = model.chair.draft
+    draft = [table[f"draft_{name}"].iloc[0] for name in issues]
     for k, name in enumerate(issues):
         ax = fig.add_subplot(grid[0, k])
         for y, (_, member) in zip(rows, table.iterrows()):

@@ -98,9 +98,9 @@ def _contracts(df: pd.DataFrame, scenario: Scenario) -> list[dict]:
 
 
 def appearances(lists: pd.Series | pa.ChunkedArray) -> pd.Series:
-    """In how many runs each member appears in a per-run list column (a member appears at most once
-    per run: holdouts are a set, and a veto is sold once): a list of members, or of side payments
-    (their `member`). Counted in Arrow, without a Python object per row."""
+    """In how many runs each member appears in a per-run list column: a list of members, or of side
+    payments or exemptions (their `member`; a member may sell vetoes, or hold exemptions, on several
+    issues in one run, and counts once). Counted in Arrow, without a Python object per row."""
     if isinstance(lists, pa.ChunkedArray | pa.Array):
         arrow = lists
     elif isinstance(lists.dtype, pd.ArrowDtype):
@@ -110,8 +110,9 @@ def appearances(lists: pd.Series | pa.ChunkedArray) -> pd.Series:
     items = pc.list_flatten(arrow)
     if pa.types.is_struct(items.type):
         items = pc.struct_field(items, "member")
-    counts = pc.value_counts(items).to_pylist()
-    return pd.Series({c["values"]: c["counts"] for c in counts}, dtype="int64")
+    pairs = pa.table({"run": pc.list_parent_indices(arrow), "member": items}).group_by(["run", "member"]).aggregate([])
+    counts = pairs.group_by("member").aggregate([("run", "count")]).to_pydict()
+    return pd.Series(dict(zip(counts["member"], counts["run_count"])), dtype="int64")
 
 
 def _member_shares(counts: pd.Series, scenario: Scenario, n: int) -> list[dict]:

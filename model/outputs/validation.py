@@ -117,7 +117,8 @@ def holdout_scores(shares: dict[str, float], observed: list[str]) -> tuple[float
 
 
 def _mae(issues: dict) -> dict:
-    """Mean absolute error over the issues with an observed level (model: the issues it agreed)."""
+    """Mean absolute error over the issues with an observed level (each prediction: the mean level that
+    stands after the summit, over all runs)."""
     model = [row["abs_error"] for row in issues.values() if row["abs_error"] is not None]
     out = {"model": float(np.mean(model)) if model else None}
     for b in BASELINES:
