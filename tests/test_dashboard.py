@@ -84,8 +84,13 @@ def test_steps_to_the_end_show_the_declaration_and_reset_starts_over(dashboard):
     assert not model.value.running and out == expected
     assert f"Round {expected.rounds_played} of 8 (the summit)" in shown
     assert f"Consensus in round {out.agreement_round}. Declaration:" in shown
-    for name, issue in BASE.issues.items():
+    for name in BASE.level_issues:
+        issue = BASE.issues[name]
         assert f"{issue.label}: {out.levels[name]:.1f}, {issue.phrase(out.levels[name])}" in shown
+    for name, option in out.options.items():  # the Secretary General: the fallback stands, nothing else agreed
+        issue = BASE.issues[name]
+        assert f"{issue.label}: {option}, {issue.phrase(option)} (not agreed: the status quo stands)" in shown
+    assert "Ukraine's minimum not met" in shown
     assert "Prices on offer: TUR on sweden: 12." in shown
     payments = " ".join(map(str, out.side_payments))
     assert f"Vetoes sold (member:issue@round=level/payment): {payments}; exemptions: none; last holdouts: " \
@@ -113,11 +118,11 @@ def test_dashboard_model_applies_its_controls_as_scenario_overrides():
             scenario.protocol.preparatory_cost_share) == (5, 2, 0.0, 0.3)
     assert scenario.behaviour("HUN").failure_cost == 12.0 and scenario.behaviour("TUR").failure_cost == 0.0
     assert scenario.members["HUN"].price == {"sweden": 7.0} and scenario.members["TUR"].price == {"sweden": 12.0}
-    assert all(issue.carve_out_cost == 4.0 for issue in scenario.issues.values())
+    assert all(scenario.issues[name].carve_out_cost == 4.0 for name in scenario.level_issues)
     assert scenario.blocs["B9"].shift["ukraine"] == -10.0
     assert model.seed == 7 and model.replication == 3
     member = DashboardModel(shift_who="member POL", shift_spending=5.0).scenario_config
-    assert member.members["POL"].shift == {"ukraine": 0.0, "spending": 5.0, "sweden": 0.0}
+    assert member.members["POL"].shift == {"ukraine": 0.0, "assurances": 0.0, "spending": 5.0, "sweden": 0.0}
     assert DashboardModel(seed="not a number").seed == BASE.run.seed
 
 

@@ -72,25 +72,36 @@ def _distribution(draw, low_bound: float = 0.0):
 
 @st.composite
 def scenarios(draw):
-    """Random but valid scenarios: 2-7 members, 1-3 issues, any protocol, some members non-voting,
-    some with prices on offer, some issues allowing exemptions."""
+    """Random but valid scenarios: 2-7 members, 1-3 level issues and 0-2 choice issues (2-4 options,
+    some vetoed), any protocol, some members non-voting, some with prices on offer, some issues
+    allowing exemptions."""
     n = draw(st.integers(2, 7))
     issues = [f"i{k}" for k in range(draw(st.integers(1, 3)))]
+    choices = {f"c{c}": [f"o{o}" for o in range(draw(st.integers(2, 4)))] for c in range(draw(st.integers(0, 2)))}
+    decided = {c: draw(st.sampled_from(["in_declaration", "on_its_own"])) for c in choices}
+    agenda = issues + list(choices)
+    priceable = issues + [c for c in choices if decided[c] == "in_declaration"]
     members = {}
     for m in range(n):
+        voting = m == 0 or draw(st.booleans())
         members[f"M{m:02d}"] = {
             "name": f"member {m}", "bloc": draw(st.sampled_from(["A", "B"])),
-            "capability": draw(st.floats(0.01, 1)), "voting": m == 0 or draw(st.booleans()),
+            "capability": draw(st.floats(0.01, 1)), "voting": voting,
             "ideal": {k: _distribution(draw) for k in issues},
-            "salience": {k: draw(st.floats(0, 1)) for k in issues},
+            "utility": {c: {o: draw(st.floats(0, 100)) for o in options} for c, options in choices.items()},
+            "veto": {c: [o for o in options[1:] if draw(st.integers(0, 4)) == 0] for c, options in choices.items()}
+            if voting else {},
+            "salience": {k: draw(st.floats(0, 1)) for k in agenda},
             "anchoring": draw(st.floats(0, 1)), "failure_cost": draw(st.sampled_from([0.0, 5.0, 30.0])),
-            "price": {k: draw(st.sampled_from([5.0, 20.0])) for k in issues if draw(st.booleans())}
+            "price": {k: draw(st.sampled_from([5.0, 20.0])) for k in priceable if draw(st.booleans())}
             if draw(st.integers(0, 3)) == 0 else {},
         }
     raw = {
         "name": "random",
         "issues": {k: {"label": k, "anchors": {0: "low", 100: "high"}, "status_quo": draw(st.floats(0, 100)),
-                       "carve_out_cost": draw(st.sampled_from([None, 0.0, 3.0]))} for k in issues},
+                       "carve_out_cost": draw(st.sampled_from([None, 0.0, 3.0]))} for k in issues}
+        | {c: {"kind": "choice", "label": c, "options": {o: o for o in options}, "status_quo": options[0],
+               "decided": decided[c]} for c, options in choices.items()},
         "blocs": {"A": {"label": "A", "shift": {issues[0]: draw(st.floats(-20, 20))}}, "B": {"label": "B"}},
         "members": members,
         "protocol": {"rounds": draw(st.integers(1, 10)), "summit_sessions": draw(st.integers(1, 3)),

@@ -261,7 +261,7 @@ CASES = [
          expect=("members.CCC.ideal.ukraine.sd",)),
     Case("unknown distribution", f"{EXT}members: {{AAA: {{ideal: {{ukraine: {{dist: beta, a: 1}}}}}}}}\n",
          expect=("members.AAA.ideal.ukraine", "uniform")),
-    Case("milex 25 %", f"{EXT}members: {{AAA: {{data: {{gdp_usd_bn: 1, milex_pct_gdp: 25}}}}}}\n",
+    Case("milex 65 %", f"{EXT}members: {{AAA: {{data: {{gdp_usd_bn: 1, milex_pct_gdp: 65}}}}}}\n",
          expect=("members.AAA.data.milex_pct_gdp",)),
     Case("negative gdp weight", f"{EXT}capability: {{gdp_weight: -0.1}}\n", expect=("capability.gdp_weight",)),
     Case("seed 2^64", f"{EXT}run: {{seed: 18446744073709551616}}\n", expect=("run.seed",), flags=False),

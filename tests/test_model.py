@@ -20,7 +20,7 @@ from model.scenario.files import load_scenario
 
 def test_bare_model_is_the_vilnius_baseline_and_runs():
     model = NegotiationModel()
-    assert len(model.agents_by_type[Ally]) == 32 and len(model.agents_by_type[Chair]) == 1
+    assert len(model.agents_by_type[Ally]) == 33 and len(model.agents_by_type[Chair]) == 1  # with Sweden, Ukraine
     voting = model.agents_by_type[Ally].select(lambda a: a.voting)
     assert len(voting) == 31
     assert model.seed == load_scenario().run.seed
@@ -40,8 +40,8 @@ def test_bare_model_is_the_vilnius_baseline_and_runs():
 class Obliging(Ally):
     """A member with its own strategy: it accepts every draft."""
 
-    def vote(self, draft, exempted, noise):
-        super().vote(draft, exempted, noise)
+    def vote(self, draft, options, exempted, noise):
+        super().vote(draft, options, exempted, noise)
         self.accepted = True
 
 

@@ -30,7 +30,7 @@ def chair(position, weight, status_quo, kappa, noise, transfers=None, fixed=None
     start = q[None] if level is None else np.where(fixed, np.asarray(level, float)[None], q[None])
     transfers = np.zeros((1, n)) if transfers is None else np.asarray(transfers, float)[None]
     return rules.draft(position, np.asarray(weight, float), q, np.asarray(kappa, float), transfers,
-                       np.zeros((1, n, k), bool), noise, fixed, start)[0]
+                       np.zeros((1, n, k), bool), noise, fixed, start)[0][0]
 
 
 # ---------------------------------------------------------------- acceptance against the reversion point

@@ -355,7 +355,7 @@ def test_a_worker_that_dies_leaves_finished_chunks_and_a_clear_message(serial_sw
     def with_dying_runner(*args, **options):
         try:
             return real(*args, **options, runner=faults.dies_in_a_worker,
-                        part_schema=sweep_part_schema(tuple(scenario.issues)))
+                        part_schema=sweep_part_schema(scenario))
         except WorkerLost as exc:
             lost.append(exc)
             raise
@@ -392,7 +392,7 @@ def test_failed_runs_are_recorded_and_the_sweep_goes_on(tmp_path):
     scenario = sweep_scenario(parameters={"members.BBB.ideal.ukraine.mode": {"low": 55, "high": 70, "levels": 2},
                                           "members.BBB.ideal.ukraine.high": {"low": 65, "high": 80, "levels": 2}},
                               replications=21)
-    schema = sweep_part_schema(("ukraine", "spending"))
+    schema = sweep_part_schema(scenario)
     result = sweep_into(scenario, 3, tmp_path / "f", chunk_size=10, runner=flaky_runner, part_schema=schema)
     points = pd.read_parquet(tmp_path / "f" / "points.parquet")
     failures = pd.read_csv(tmp_path / "f" / "failures.csv")

@@ -5,6 +5,7 @@ the figures alone, without running a sweep (tests/test_sweep.py runs the whole p
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import itertools
 import re
@@ -205,7 +206,7 @@ def test_persuasion_ranks_members_by_name_with_the_move_distance(tmp_path, scena
 
 def test_a_stand_in_outcome_without_p_consensus_skips_the_consensus_figures(tmp_path):
     scenario = load_scenario(TINY, ["sweep.outcome=y"], sweep={NOISE: {"low": 0.5, "high": 3.5, "levels": 3}})
-    design = grid_design({NOISE: [0.5, 2.0, 3.5], SHIFT: [-20.0, -10.0, 0.0]})
+    design = dataclasses.replace(grid_design({NOISE: [0.5, 2.0, 3.5], SHIFT: [-20.0, -10.0, 0.0]}), outcome="y")
     points = design.table.assign(seed=5, runs=1, failed=0, mean_y=design.table[NOISE] * 2)
     paths = save_sweep_figures(tmp_path, scenario, design, points, paired(design, points, "mean_y"), None, [])
     assert written(paths) == files("sweep-differences")

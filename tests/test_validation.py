@@ -165,11 +165,23 @@ def test_holdout_scores():
 @pytest.mark.parametrize("path", HISTORY, ids=lambda p: p.stem)
 def test_each_historical_scenario_loads_runs_and_validates(path):
     s = load_scenario(path)
-    assert s.observed is not None and set(s.observed.levels) == set(s.issues)
+    assert s.observed is not None and set(s.observed.levels) == set(s.level_issues)
+    assert set(s.observed.options) == set(s.choice_issues)
     assert s.observed.consensus and s.observed.late and s.observed.holdouts and s.run.seed is not None
     df = to_frame(run_chunk(s, s.run.seed, 0, 60, engine="ensemble"))
-    v = summarize(df, s, s.run.seed)["validation"]
-    assert list(v["issues"]) == list(s.issues)
+    summary = summarize(df, s, s.run.seed)
+    v = summary["validation"]
+    row = validation.case_row(s.name, summary)
+    assert row["choices"] == " ".join(f"{c}:{s.observed.options[c]}={(df[f'option_{c}'] == s.observed.options[c]).mean():.3f}"
+                                      for c in s.choice_issues)
+    shown = validation.render_folder(pd.DataFrame(validation.tidy(s.name, v)), {s.name: summary})
+    assert all(f"{c}: observed {s.observed.options[c]}" in shown for c in s.choice_issues)
+    assert all(f"{m} satisfied (its minimum met)" in shown for m in s.observed.satisfied)
+    assert list(v["issues"]) == list(s.level_issues)
+    for name, row in v["choices"].items():
+        assert row["p_observed"] == pytest.approx((df[f"option_{name}"] == s.observed.options[name]).mean(), abs=1e-12)
+    for code, row in v["satisfied"].items():
+        assert row["predicted"] == pytest.approx(df[f"satisfied_{code}"].mean(), abs=1e-12)
     base = validation.baselines(s)
     errors = []
     for name, row in v["issues"].items():

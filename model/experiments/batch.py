@@ -47,7 +47,7 @@ def run_sweep_chunk(base: ByContent[dict], segments: list[tuple[int, dict, int, 
     a stand-in runner without a schema gets the union of its columns."""
     tables = [_run_segment(base, *segment, stride, engine, runner or run_chunk) for segment in segments]
     table = pa.concat_tables(tables, promote_options="default")
-    schema = schema or (sweep_part_schema(tuple(base.value["issues"])) if runner is None else None)
+    schema = schema or (sweep_part_schema(_point_scenario(base, (), -1)) if runner is None else None)
     return table if schema is None else conform(table, schema)
 
 

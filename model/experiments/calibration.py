@@ -277,6 +277,9 @@ def load_cases(folder: Path, overrides=()) -> list[Case]:
 
     cases = []
     for path, scenario in validated(folder, overrides):
+        if not scenario.observed.levels:
+            raise ScenarioError(f"{path}: observed.levels: empty; calibration fits observed levels, and this case "
+                                "has only choices: validate it, but leave it out of the calibration folder.")
         if scenario.run.seed is None:
             raise ScenarioError(f"{path}: run.seed: calibration needs a fixed seed per case (common random numbers); "
                                 "set run.seed or pass --seed.")

@@ -11,7 +11,7 @@ import pandas as pd
 
 from model.outputs.files import write_table
 from model.outputs.plots import save_validation_figure
-from model.outputs.validation import case_row, tidy
+from model.outputs.validation import TIDY_COLUMNS, case_row, tidy
 from model.scenario.files import load_scenario
 from model.scenario.schema import Scenario, ScenarioError
 
@@ -42,15 +42,17 @@ def scenario_files(folder: Path) -> list[Path]:
 
 
 def load_cases(folder: Path, overrides: list[str] | tuple[str, ...] = ()) -> list[tuple[Path, Scenario]]:
-    """Every scenario of the folder, each of which must have an `observed` block with levels."""
+    """Every scenario of the folder, each of which must have an `observed` block with a level or an
+    option (a Secretary General selection may be a choice alone)."""
     cases = []
     for path in scenario_files(folder):
         scenario = load_scenario(path, overrides)
         if scenario.observed is None:
             raise ScenarioError(f"{path}: observed: missing; every scenario in a validation folder needs the coded "
                                 "real outcome (observed: consensus, levels, holdouts; docs/scenario-format.md).")
-        if not scenario.observed.levels:
-            raise ScenarioError(f"{path}: observed.levels: empty; give the observed level of at least one issue.")
+        if not (scenario.observed.levels or scenario.observed.options):
+            raise ScenarioError(f"{path}: observed.levels: empty; give the observed level of at least one issue "
+                                "(or, for a choice issue, observed.options).")
         cases.append((path, scenario))
     names = [s.name for _, s in cases]
     for name in set(names):
@@ -78,7 +80,7 @@ def validate_folder(folder: Path, output: Output, execution: Execution, seed: in
         summaries[scenario.name] = result.summary
         rows += tidy(scenario.name, result.summary["validation"])
         case_rows.append(case_row(scenario.name, result.summary))
-    table, per_case = pd.DataFrame(rows), pd.DataFrame(case_rows)
+    table, per_case = pd.DataFrame(rows, columns=list(TIDY_COLUMNS)), pd.DataFrame(case_rows)
     out.mkdir(parents=True, exist_ok=True)
     write_table(out, "validation", table)
     write_table(out, "validation-cases", per_case)
@@ -86,5 +88,5 @@ def validate_folder(folder: Path, output: Output, execution: Execution, seed: in
     seeds = f"--seed {seed}" if seed is not None else "of each scenario"
     note = (f"n = {'/'.join(f'{r:,}' for r in reps)} replications per summit · seed {seeds} · "
             "stances coded knowing the outcome")
-    figures = save_validation_figure(table, out / "figures", note)
+    figures = save_validation_figure(table, out / "figures", note) if len(table) else []
     return FolderValidation(table, per_case, summaries, out, figures)

@@ -11,11 +11,12 @@ from model.scenario.design import Design
 from model.scenario.schema import Scenario
 
 
-def persuasion_design(scenario: Scenario, distance: float) -> Design:
+def persuasion_design(scenario: Scenario, distance: float, outcome: str = "consensus") -> Design:
     """Point 0 is the scenario as it is; point i+1 moves voting member i's ideal points (the whole
-    distribution, through its `shift`) up to `distance` toward the compromise on every issue,
+    distribution, through its `shift`) up to `distance` toward the compromise on every level issue,
     where the compromise is the salience x capability weighted mean of the nominal ideal points.
-    A member already closer than `distance` moves onto the compromise."""
+    A member already closer than `distance` moves onto the compromise. `outcome`: what the ranking
+    is of (P(consensus), or e.g. satisfied_UKR: the share of runs meeting Kyiv's minimum)."""
     p = params_for(scenario)
     target = compromise(p.nominal_ideal[None], p.compromise_weight)[0]
     # rounded to 1e-9 points, so a member at the compromise (up to float error) does not move at all
@@ -30,4 +31,4 @@ def persuasion_design(scenario: Scenario, distance: float) -> Design:
                           for j, issue in enumerate(p.issues)})
     table = pd.DataFrame(rows).rename(columns={issue: f"move_{issue}" for issue in p.issues})
     table.insert(0, "point", np.arange(len(table), dtype=np.int64))
-    return Design("persuade", table, overrides, ())
+    return Design("persuade", table, overrides, (), outcome=outcome)

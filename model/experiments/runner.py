@@ -16,7 +16,7 @@ from tqdm import tqdm
 from model.negotiation.engines import run_chunk
 from model.negotiation.model import play
 from model.negotiation.params import params_for
-from model.negotiation.results import results_schema, to_frame
+from model.negotiation.results import schema_for, to_frame
 from model.outputs import report
 from model.outputs.files import write_json, write_text
 from model.outputs.plots import save_figures
@@ -69,7 +69,7 @@ def run_batch(job: Job, output: Output, execution: Execution) -> BatchResult:
             folder.write_part(first, table)
             bar.update(table.num_rows)
     folder.reject_others(set(plan))
-    table = folder.combined(results_schema(tuple(scenario.issues)))
+    table = folder.combined(schema_for(scenario))
     folder.finish(manifest, table)
     frame = to_frame(table)
     summary = report.summarize(frame, scenario, seed)

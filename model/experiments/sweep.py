@@ -75,6 +75,13 @@ class Segment:
     count: int
 
 
+def outcomes(scenario: Scenario) -> list[str]:
+    """What a sweep's differences and indices can be of: P(consensus), the mean level on a level issue,
+    or the share of runs meeting a member's minimum."""
+    return ["consensus", *(f"level_{issue}" for issue in scenario.level_issues),
+            *(f"satisfied_{code}" for code, member in scenario.members.items() if member.minimum)]
+
+
 def point_seeds(root: int, points: int, common: bool) -> np.ndarray:
     """The seed each point's runs use: the root everywhere under common random numbers, else a
     SeedSequence child of (root, point), 63 bits, recorded in the design table."""
@@ -122,10 +129,10 @@ def run_sweep(job: Job, output: Output, execution: Execution, *, design: Design 
     scenario, seed, scenario_file = job.scenario, job.seed, job.scenario_file
     design = design or build_design(scenario, seed, scenario_file or "<scenario>")
     replicates = replicates or Replicates.of(scenario)
-    outcomes = ["consensus", *(f"level_{issue}" for issue in scenario.issues)]
-    if runner is None and scenario.sweep and scenario.sweep.outcome not in outcomes:
-        raise ScenarioError(f"{scenario_file or scenario.name}: sweep.outcome: unknown outcome "
-                            f"{scenario.sweep.outcome!r}; known: {', '.join(outcomes)}.")
+    if runner is None and design.outcome not in outcomes(scenario):
+        key = "--outcome" if design.method == "persuade" else "sweep.outcome"
+        raise ScenarioError(f"{scenario_file or scenario.name}: {key}: unknown outcome {design.outcome!r}; "
+                            f"known: {', '.join(outcomes(scenario))}.")
     if replicates.target_halfwidth is not None and shard[1] > 1:
         raise ScenarioError("--shard: sequential stopping (target_halfwidth) cannot be split into shards, "
                             "because later stages depend on all earlier results; drop one of the two.")

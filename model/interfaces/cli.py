@@ -208,6 +208,9 @@ def parser() -> Parser:
     add_distributed(c)
     c.add_argument("--distance", type=distance, default=10.0, metavar="D",
                    help="how far each member moves toward the compromise, in points (default 10)")
+    c.add_argument("--outcome", default="consensus", metavar="OUTCOME",
+                   help="what to rank the members by: consensus (default), level_ISSUE, or satisfied_CODE "
+                        "(the share of runs meeting that member's minimum, e.g. satisfied_UKR)")
 
     c = command("replay", "replay one replication with a per-round trace (drafts, objectors, side payments)",
                 replay)
@@ -274,8 +277,9 @@ def persuade(args: argparse.Namespace) -> int:
     from model.experiments.sweep import Replicates
 
     scenario = load(args)
-    design = persuasion_design(scenario, args.distance)
-    return _sweep(args, scenario, RESULTS / f"{scenario.name}-persuade-{args.distance:g}", design,
+    design = persuasion_design(scenario, args.distance, args.outcome)
+    suffix = "" if args.outcome == "consensus" else f"-{args.outcome}"
+    return _sweep(args, scenario, RESULTS / f"{scenario.name}-persuade-{args.distance:g}{suffix}", design,
                   Replicates(scenario.run.replications))
 
 
@@ -323,8 +327,9 @@ def validate(args: argparse.Namespace) -> int:
                              overrides=args.overrides, command=tuple(args.argv))
     if not args.quiet:
         print(render_folder(result.table, result.summaries))
-        print(f"\nwrote {result.root}/: validation.parquet (.csv), validation-cases.parquet (.csv), "
-              "figures/validation.png (.svg), and one results folder per summit")
+        figure = ", figures/validation.png (.svg)" if result.figures else ""
+        print(f"\nwrote {result.root}/: validation.parquet (.csv), validation-cases.parquet (.csv){figure}, "
+              "and one results folder per summit")
     return 0
 
 

@@ -52,12 +52,12 @@ class DashboardModel(NegotiationModel):
                      f"protocol.preparatory_cost_share={preparatory_cost_share}",
                      f"members.{price_member}.price.{PRICED[1]}={price}"]
         if exemptions:  # otherwise as the scenario has them (the baseline: none)
-            overrides += [f"issues.{issue}.carve_out_cost={exemption_cost}" for issue in BASE.issues]
+            overrides += [f"issues.{issue}.carve_out_cost={exemption_cost}" for issue in BASE.level_issues]
         if shift_who != NOBODY:
             kind, who = shift_who.split(" ", 1)
             collection = "blocs" if kind == "bloc" else "members"
             overrides += [f"{collection}.{who}.shift.{issue}={shifts.get(f'shift_{issue}', 0.0)}"
-                          for issue in BASE.issues]
+                          for issue in BASE.level_issues]
         self.overrides = overrides
         super().__init__(load_scenario(BASELINE, overrides), rng=_seed(seed), replication=replication)
 
@@ -91,7 +91,7 @@ def model_params() -> dict:
                       "label": "shift the positions of"},
     }
     params |= {f"shift_{issue}": Slider(f"shift on {issue} (points)", 0.0, -50.0, 50.0, 1.0)
-               for issue in BASE.issues}
+               for issue in BASE.level_issues}
     params |= {"seed": {"type": "InputText", "value": str(BASE.run.seed), "label": "seed"},
                "replication": Slider("replication", 0, 0, 999, 1)}
     return params
@@ -113,7 +113,8 @@ def StatusPanel(model: DashboardModel):
     out, scenario, p = model.outcome, model.scenario_config, model.params
     stage = "the summit" if model.summit else "a preparatory round"
     heading = f"Round {model.round} of {p.rounds} ({stage})" if model.round else f"Before round 1 of {p.rounds}"
-    quo = "; ".join(f"{scenario.issues[i].label}: {q:g}" for i, q in zip(p.issues, p.status_quo))
+    quo = "; ".join([f"{scenario.issues[i].label}: {q:g}" for i, q in zip(p.issues, p.status_quo)]
+                    + [f"{scenario.issues[c].label}: {scenario.issues[c].status_quo}" for c in p.choices])
     if model.running:
         _text(heading, [f"Negotiating. Objected to the last draft: {' '.join(model.objectors) or 'nobody yet'}.",
                         f"Status quo (the text that stands if an issue is not agreed): {quo}."])
@@ -121,9 +122,12 @@ def StatusPanel(model: DashboardModel):
         headline = {"consensus": f"Consensus in round {out.agreement_round}. Declaration:",
                     "partial": "Deadline passed: contested issues dropped, the rest agreed. Declaration:",
                     "none": "Deadline passed without a declaration: the status quo stands."}[out.kind]
-        items = [f"{scenario.issues[name].label}: {level:.1f}, {scenario.issues[name].phrase(level)}"
+        stands = {**{name: f"{level:.1f}" for name, level in out.levels.items()}, **out.options}
+        items = [f"{scenario.issues[name].label}: {value}, {scenario.issues[name].phrase(out.levels.get(name, value))}"
                  + ("" if out.agreed[name] else " (not agreed: the status quo stands)")
-                 for name, level in out.levels.items()]
+                 for name, value in stands.items()]
+        items += [f"{scenario.members[code].name}'s minimum " + ("met" if met else "not met")
+                  for code, met in out.satisfied.items()]
         _text(heading, [headline], items)
     prices = [f"{code} on {issue}: {amount:g}" for code, m in scenario.members.items()
               for issue, amount in m.price.items() if amount > 0]
@@ -161,11 +165,14 @@ def BatchEstimatePanel(model: DashboardModel):
     if summary:
         last = summary["agreement_round"]["last_round"]
         levels = "; ".join(f"{name} {issue['mean']:.1f} (agreed in {issue['agreed']['p']:.0%})"
-                           for name, issue in summary["issues"].items())
+                           for name, issue in summary["issues"].items() if issue.get("kind") != "choice")
+        options = [f"{issue['label']}: " + ", ".join(f"{row['option']} {row['p']:.0%}" for row in issue["options"])
+                   for issue in summary["issues"].values() if issue.get("kind") == "choice"]
+        satisfied = [f"{row['name']}'s minimum met in {fmt_share(row)} of runs" for row in summary["satisfied"].values()]
         _text("Batch estimate", [f"P(consensus) = {fmt_share(summary['consensus'])} (95 % Wilson interval), "
                                  f"seed {summary['seed']}; agreed at the summit: "
                                  f"{'n/a' if last['p'] is None else format(last['p'], '.1%')} of agreements.",
-                                 f"Mean text that stands: {levels}. Last holdouts, share of runs:"],
+                                 f"Mean text that stands: {levels}.", *options, *satisfied, "Last holdouts, share of runs:"],
               [f"{row['member']} {row['name']}: {fmt_share(row)}" for row in summary["holdouts"][:8]])
     else:
         _text("Batch estimate", ["P(consensus) at the current settings, with the fast ensemble engine."])

@@ -238,3 +238,39 @@ def solve(x, w, base, sigma, free, start):
             stage *= 0.5
         _ascend(out[r], x[r], w[r], base[r], plan, free[r], TOLERANCE)
     return out
+
+
+@njit(cache=True)
+def _log_acceptance(d, x, w, base, sigma):
+    """F(d) = sum_i log Lambda(m_i(d) / sigma), with the smoothed margins the search uses."""
+    f = 0.0
+    for i in range(x.shape[0]):
+        z = _margin(d, x, w, base, i) / sigma
+        f += -np.log1p(np.exp(-z)) if z >= 0.0 else z - np.log1p(np.exp(z))
+    return f
+
+
+@njit(cache=True)
+def choose(x, w, base, gains, allowed, sigma, d, fallback):
+    """(R,) per replication the option of one choice issue, among those `allowed` (R, O), under which
+    the package with levels `d` (R, K) is most likely accepted by all: F with each member's base
+    (R, n) raised by its gain (n, O) from the option. The fallback is tried first and the others in
+    file order, and only a strictly higher F replaces the best so far: ties go to the fallback,
+    then to the earlier option."""
+    r_count, n = base.shape
+    out = np.empty(r_count, np.int64)
+    plan = max(sigma, MIN_NOISE)
+    shifted = np.empty(n)
+    for r in range(r_count):
+        best, best_f = -1, -np.inf
+        for j in range(gains.shape[1]):
+            o = fallback if j == 0 else (j - 1 if j - 1 < fallback else j)
+            if not allowed[r, o]:
+                continue
+            for i in range(n):
+                shifted[i] = base[r, i] + gains[i, o]
+            f = _log_acceptance(d[r], x[r], w[r], shifted, plan)
+            if best < 0 or f > best_f:
+                best, best_f = o, f
+        out[r] = best
+    return out

@@ -57,17 +57,20 @@ class Talks:
     rows: np.ndarray  # (R,) ledger row of each replication
     ideal: np.ndarray  # (R, n, K) the drawn ideal points (Friedkin-Johnsen anchors)
     position: np.ndarray  # (R, n, K) current preferences
-    payment: np.ndarray  # (R, n, K) payment for a veto sold on the issue (0: none)
+    payment: np.ndarray  # (R, n, K + C) payment for a veto sold on an issue of the agenda (0: none)
+    lifted: np.ndarray  # (R, n, C) vetoes sold on the choice issues
     carved: np.ndarray  # (R, n, K) exemptions granted
-    fixed: np.ndarray  # (R, K) issues settled by a contract
-    draft: np.ndarray  # (R, K) the chair's last draft (at first, the status quo)
+    fixed: np.ndarray  # (R, K + C) issues of the agenda settled by a contract
+    draft: np.ndarray  # (R, K) the chair's last levels (at first, the status quo)
+    options: np.ndarray  # (R, C) the chair's last options (at first, the fallbacks)
 
     @classmethod
     def start(cls, ideal: np.ndarray, p: Params) -> Talks:
         r, n, k = ideal.shape
-        return cls(rows=np.arange(r), ideal=ideal, position=ideal.copy(), payment=np.zeros((r, n, k)),
-                   carved=np.zeros((r, n, k), bool), fixed=np.zeros((r, k), bool),
-                   draft=np.broadcast_to(p.status_quo, (r, k)).copy())
+        return cls(rows=np.arange(r), ideal=ideal, position=ideal.copy(), payment=np.zeros((r, n, k + p.c)),
+                   lifted=np.zeros((r, n, p.c), bool), carved=np.zeros((r, n, k), bool),
+                   fixed=np.zeros((r, k + p.c), bool), draft=np.broadcast_to(p.status_quo, (r, k)).copy(),
+                   options=np.broadcast_to(p.choice_status_quo, (r, p.c)).copy())
 
     def take(self, keep: np.ndarray) -> Talks:
         return Talks(**{f.name: getattr(self, f.name)[keep] for f in fields(self)})
@@ -77,10 +80,23 @@ class Talks:
         on = on_table[:, None, :] if np.ndim(on_table) else on_table
         return rules.transfers(self.payment, self.carved, p.carve_out_cost, exempted, on)
 
-    def margins(self, p: Params, package: np.ndarray, kappa: np.ndarray, on_table: np.ndarray | bool = True):
-        """(R, n) every member's acceptance margin for `package` (as each is bound by it)."""
+    def extra(self, p: Params, options: np.ndarray, on_table: np.ndarray | bool = True) -> np.ndarray:
+        """(R, n) what enters the margins besides the levels: transfers and what `options` give."""
+        return self.transfers(p, on_table) + rules.choice_term(p.package_gain, p.package_veto, self.lifted, options)
+
+    def margins(self, p: Params, package: np.ndarray, options: np.ndarray, kappa: np.ndarray,
+                on_table: np.ndarray | bool = True):
+        """(R, n) every member's acceptance margin for the package (levels as each is bound by them)."""
         bound = rules.bound_by(package[:, None, :], self.carved, p.status_quo)
-        return rules.margin(bound, self.position, p.weight, p.status_quo, kappa, self.transfers(p, on_table))
+        return rules.margin(bound, self.position, p.weight, p.status_quo, kappa, self.extra(p, options, on_table))
+
+    def choices(self, p: Params) -> rules.Choices | None:
+        """The choice issues as `rules.draft` takes them, for the voting members (None: there are none)."""
+        v = p.voters
+        if not p.c:
+            return None
+        return rules.Choices(gain=p.package_gain[v], veto=p.package_veto[v], lifted=self.lifted[:, v], valid=p.valid,
+                             fallback=p.choice_status_quo, settled=self.fixed[:, p.k:] | p.own, start=self.options)
 
 
 def _play_batch(p: Params, seed: int, first: int, count: int) -> pa.Table:
@@ -93,17 +109,18 @@ def _play_batch(p: Params, seed: int, first: int, count: int) -> pa.Table:
         aim = p.failure_cost if p.drafting == "summit" else kappa  # the failure costs the chair drafts for
         sessions = p.summit_sessions if summit else 1
         for session in range(1, sessions + 1):
+            vote = vote_number(round_, session, p.rounds)
+            _own_decisions(p, talks, ledger, key, vote, first, count)
             _redraft(p, talks, aim)
-            noise = rules.acceptance_noise(p.acceptance_noise, _draws(p, key, vote_number(round_, session, p.rounds),
-                                                                      first, count, talks.rows))
-            margins = talks.margins(p, talks.draft, kappa)
+            noise = rules.acceptance_noise(p.acceptance_noise, _draws(p, key, vote, first, count, talks.rows))
+            margins = talks.margins(p, talks.draft, talks.options, kappa)
             accepts = rules.accepts(margins, noise, p.voting)
             ledger.voted(talks.rows, round_, accepts)
             agreed = accepts.all(axis=1)
             if agreed.any():
                 done = talks.take(agreed)
                 ledger.finish(done.rows, round_, session, np.ones(len(done.rows), bool),
-                              np.ones((len(done.rows), p.k), bool), done.draft, done.carved)
+                              np.ones((len(done.rows), p.k + p.c), bool), done.draft, done.options, done.carved)
                 if agreed.all():
                     return ledger.table(seed, first)
                 talks, margins, accepts = talks.take(~agreed), margins[~agreed], accepts[~agreed]
@@ -116,42 +133,94 @@ def _play_batch(p: Params, seed: int, first: int, count: int) -> pa.Table:
                 _grant_exemptions(p, talks, accepts, margins + noise, kappa)
         if not summit:
             target = rules.persuade(talks.position, talks.ideal, p.influence, p.anchoring)
-            talks.position = rules.adopt(talks.position, target, talks.payment > 0)
+            talks.position = rules.adopt(talks.position, target, talks.payment[..., :p.k] > 0)
     return ledger.table(seed, first)
+
+
+def _own_decisions(p: Params, talks: Talks, ledger: Ledger, key, vote: int, first: int, count: int) -> None:
+    """The choices decided on their own, before the package is drafted: where one is still open, the
+    chair puts the option most likely accepted by all to a vote (none where that is the fallback);
+    all accept: it is decided (as `NegotiationModel.own_decisions`)."""
+    v, k = p.voters, p.k
+    for c in np.flatnonzero(p.own):
+        option = rules.own_proposal(p.gain[v, c], rules.own_allowed(p.valid[c], p.veto[v, c]), p.acceptance_noise,
+                                    p.choice_status_quo[c])
+        rows = np.flatnonzero(~talks.fixed[:, k + c])
+        if option == p.choice_status_quo[c] or not len(rows):
+            continue
+        proposal = np.full(len(rows), option)
+        u = _own_draws(p, key, vote, first, count, talks.rows[rows])
+        noise = rules.acceptance_noise(p.acceptance_noise, None if u is None else u[:, :, c])
+        accepts = rules.accepts(p.gain[:, c, :][:, proposal].T, noise, p.voting)
+        rows, proposal = rows[accepts.all(axis=1)], proposal[accepts.all(axis=1)]
+        talks.fixed[rows, k + c] = True
+        talks.options[rows, c] = proposal
+        ledger.decided(talks.rows[rows], int(c), proposal)
 
 
 def _redraft(p: Params, talks: Talks, aim: np.ndarray) -> None:
     """The chair's draft for the voting members, for the failure costs `aim` (as `Chair.propose`)."""
     v = p.voters
-    talks.draft = rules.draft(talks.position[:, v], p.weight[v], p.status_quo, aim[v], talks.transfers(p)[:, v],
-                              talks.carved[:, v], p.acceptance_noise, talks.fixed, talks.draft)
+    talks.draft, talks.options = rules.draft(talks.position[:, v], p.weight[v], p.status_quo, aim[v],
+                                             talks.transfers(p)[:, v], talks.carved[:, v], p.acceptance_noise,
+                                             talks.fixed[:, :p.k], talks.draft, talks.choices(p))
 
 
 def _sell_vetoes(p: Params, talks: Talks, ledger: Ledger, aim: np.ndarray, round_: int) -> None:
     """The chair buys vetoes with the side payments on offer, one priced member at a time in file
-    order, with what the others want drafted for the failure costs `aim` (as `Chair.close_contracts`)."""
-    v = p.voters
+    order, its level issues first, then each priced choice, with what the others want drafted for
+    the failure costs `aim` (as `Chair.close_contracts`)."""
     for i in p.priced:
-        rows = np.flatnonzero(((p.price[i] > 0) & ~talks.fixed).any(axis=1))
-        if not len(rows):
-            continue
-        sub = talks.take(rows)
-        others = rules.wanted(sub.position[:, v], p.weight[v], p.status_quo, aim[v], sub.transfers(p)[:, v],
-                              sub.carved[:, v], p.acceptance_noise, sub.fixed, sub.draft,
-                              int(np.flatnonzero(v == i)[0]), p.price[i])
-        issue, level, amount = rules.veto_for_sale(others, sub.draft, sub.position[:, i], p.weight[i], p.status_quo,
-                                                   p.price[i], sub.fixed)
-        sold = issue != rules.NONE
-        rows, k, level, amount = rows[sold], issue[sold], level[sold], amount[sold]
-        talks.fixed[rows, k] = True
-        talks.draft[rows, k] = level
-        talks.payment[rows, i, k] = amount
-        ledger.sold(talks.rows[rows], i, k, round_, level, amount)
+        _level_contracts(p, talks, ledger, aim, round_, i)
+        for c in range(p.c):
+            if p.choice_price[i, c] > 0:
+                _choice_contracts(p, talks, ledger, aim, round_, i, c)
+
+
+def _level_contracts(p: Params, talks: Talks, ledger: Ledger, aim: np.ndarray, round_: int, i: int) -> None:
+    v, k = p.voters, p.k
+    rows = np.flatnonzero(((p.price[i] > 0) & ~talks.fixed[:, :k]).any(axis=1))
+    if not len(rows):
+        return
+    sub = talks.take(rows)
+    extra = sub.extra(p, sub.options)
+    others = rules.wanted(sub.position[:, v], p.weight[v], p.status_quo, aim[v], extra[:, v], sub.carved[:, v],
+                          p.acceptance_noise, sub.fixed[:, :k], sub.draft, int(np.flatnonzero(v == i)[0]), p.price[i])
+    issue, level, amount = rules.veto_for_sale(others, sub.draft, sub.position[:, i], p.weight[i], p.status_quo,
+                                               p.price[i], sub.fixed[:, :k],
+                                               rules.choice_term(p.gain[[i]], p.veto[[i]], sub.lifted[:, [i]], sub.options)[:, 0])
+    sold = issue != rules.NONE
+    rows, issue, level, amount = rows[sold], issue[sold], level[sold], amount[sold]
+    talks.fixed[rows, issue] = True
+    talks.draft[rows, issue] = level
+    talks.payment[rows, i, issue] = amount
+    ledger.sold(talks.rows[rows], i, issue, round_, level, amount, np.full(len(rows), rules.NONE))
+
+
+def _choice_contracts(p: Params, talks: Talks, ledger: Ledger, aim: np.ndarray, round_: int, i: int, c: int) -> None:
+    v, k = p.voters, p.k
+    rows = np.flatnonzero(~talks.fixed[:, k + c])
+    if not len(rows):
+        return
+    sub = talks.take(rows)
+    want = rules.wanted_option(sub.position[:, v], p.weight[v], p.status_quo, aim[v], sub.transfers(p)[:, v],
+                               sub.carved[:, v], p.acceptance_noise, sub.draft, sub.choices(p),
+                               int(np.flatnonzero(v == i)[0]), c)
+    spare = (rules.distance(p.status_quo, sub.position[:, i], p.weight[i])
+             - rules.distance(sub.draft, sub.position[:, i], p.weight[i])
+             + rules.choice_gain(p.gain[[i]], sub.options, skip=c)[:, 0])
+    sold, amount = rules.choice_contract(want, sub.options, c, p.gain[i], p.veto[i], spare, float(p.choice_price[i, c]))
+    rows, want, amount = rows[sold], want[sold], amount[sold]
+    talks.fixed[rows, k + c] = True
+    talks.options[rows, c] = want
+    talks.lifted[rows, i, c] = True
+    talks.payment[rows, i, k + c] = amount
+    ledger.sold(talks.rows[rows], i, np.full(len(rows), k + c), round_, np.full(len(rows), np.nan), amount, want)
 
 
 def _grant_exemptions(p: Params, talks: Talks, accepts: np.ndarray, noisy: np.ndarray, kappa: np.ndarray) -> None:
-    """At the summit, holdouts ask for an exemption on one issue; the chair grants it when every other
-    voting member still accepts the package bearing its cost (as `Chair.grant_exemptions`)."""
+    """At the summit, holdouts ask for an exemption on one level issue; the chair grants it when every
+    other voting member still accepts the package bearing its cost (as `Chair.grant_exemptions`)."""
     if not np.isfinite(p.carve_out_cost).any():
         return
     for i in p.voters:
@@ -160,7 +229,8 @@ def _grant_exemptions(p: Params, talks: Talks, accepts: np.ndarray, noisy: np.nd
         rows = np.flatnonzero(~accepts[:, i] & (issue != rules.NONE))
         if not len(rows):
             continue
-        margins = talks.take(rows).margins(p, talks.draft[rows], kappa)
+        sub = talks.take(rows)
+        margins = sub.margins(p, sub.draft, sub.options, kappa)
         k = issue[rows]
         granted = rows[rules.grantable(margins, p.voting, np.full(len(rows), i), p.carve_out_cost[k])]
         talks.carved[granted, i, issue[granted]] = True
@@ -168,22 +238,35 @@ def _grant_exemptions(p: Params, talks: Talks, accepts: np.ndarray, noisy: np.nd
 
 def _fall_back(p: Params, talks: Talks, ledger: Ledger, kappa: np.ndarray, noise, round_: int, session: int) -> None:
     """The deadline passed without consensus: drop contested issues, or adopt no declaration."""
-    r = len(talks.rows)
+    r, k = len(talks.rows), p.k
     if p.fallback == "no_declaration":
-        ledger.finish(talks.rows, round_, session, np.zeros(r, bool), np.zeros((r, p.k), bool), talks.draft,
-                      talks.carved)
+        ledger.finish(talks.rows, round_, session, np.zeros(r, bool), np.zeros((r, k + p.c), bool), talks.draft,
+                      talks.options, talks.carved)
         return
 
+    def package(on_table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return (np.where(on_table[:, :k], talks.draft, p.status_quo),
+                np.where(on_table[:, k:], talks.options, p.choice_status_quo))
+
     def objection(on_table: np.ndarray) -> np.ndarray:
-        package = np.where(on_table, talks.draft, p.status_quo)
-        return ~rules.accepts(talks.margins(p, package, kappa, on_table), noise, p.voting)
+        levels, options = package(on_table)
+        return ~rules.accepts(talks.margins(p, levels, options, kappa, on_table), noise, p.voting)
 
     def grievances(on_table: np.ndarray) -> np.ndarray:
-        bound = rules.bound_by(np.where(on_table, talks.draft, p.status_quo)[:, None, :], talks.carved, p.status_quo)
-        return rules.grievance(bound, talks.position, p.weight, p.status_quo)
+        levels, options = package(on_table)
+        bound = rules.bound_by(levels[:, None, :], talks.carved, p.status_quo)
+        return np.concatenate([rules.grievance(bound, talks.position, p.weight, p.status_quo),
+                               rules.choice_grievance(p.package_gain, p.package_veto, talks.lifted, options)], axis=-1)
 
-    survivors = rules.drop_contested(np.ones((r, p.k), bool), objection, grievances)
-    ledger.finish(talks.rows, round_, session, np.zeros(r, bool), survivors, talks.draft, talks.carved)
+    survivors = rules.drop_contested(np.broadcast_to(p.declaration, (r, k + p.c)), objection, grievances)
+    ledger.finish(talks.rows, round_, session, np.zeros(r, bool), survivors, talks.draft, talks.options, talks.carved)
+
+
+def _own_draws(p: Params, key, vote: int, first: int, count: int, rows: np.ndarray) -> np.ndarray | None:
+    """(rows, n, C) this vote's draws on the choices decided on their own, for ledger rows `rows`."""
+    if p.acceptance_noise == 0:
+        return None
+    return uniforms(key, Purpose.OWN, vote, first, count, p.n * p.c).reshape(count, p.n, p.c)[rows]
 
 
 def _draws(p: Params, key, vote: int, first: int, count: int, rows: np.ndarray) -> np.ndarray | None:

@@ -56,12 +56,13 @@ class NegotiationModel(mesa.Model):
         for i, code in enumerate(p.codes):  # each agent owns copies of its stance (the params are shared, cached)
             self.custom.get(code, Ally)(self, i, code, p.names[i], p.blocs[i], bool(p.voting[i]), ideal[i],
                                         p.weight[i].copy(), float(p.failure_cost[i]), p.anchoring[i].copy(),
-                                        p.price[i].copy())
+                                        np.concatenate([p.price[i], p.choice_price[i]]), p.package_gain[i].copy(),
+                                        p.package_veto[i].copy(), p.gain[i].copy())
         # the members in file order (a custom strategy is a subclass, so a type of its own for Mesa)
         self.allies = self.agents_by_type[Ally] if not self.custom else self.agents.select(
             lambda a: isinstance(a, Ally))
         self.chair = Chair(self)
-        self.datacollector = _collector(p.issues) if collect else None
+        self.datacollector = _collector(p.issues, p.choices) if collect else None
         if self.datacollector:
             self.datacollector.collect(self)
 
@@ -87,7 +88,7 @@ class NegotiationModel(mesa.Model):
         if self.summit:
             agreed = self.chair.fall_back(self.kappa)
             self.ledger.finish(ONE, self.round, sessions, np.zeros(1, bool), agreed[None], self.chair.draft[None],
-                               np.array(self.allies.get("carved"))[None])
+                               self.chair.options[None], np.array(self.allies.get("carved"))[None])
             return self.stop()
         targets = rules.persuade(np.array(self.allies.get("position")), np.array(self.allies.get("ideal")),
                                  p.influence, np.array(self.allies.get("anchoring")))
@@ -98,20 +99,36 @@ class NegotiationModel(mesa.Model):
         """One draft and one vote; True when all accept. After a failed vote (but the summit's last),
         the chair buys the vetoes for sale and, at the summit, grants the holdouts' exemptions."""
         p = self.params
-        draft = self.chair.propose(p.drafting)
-        noise = rules.acceptance_noise(p.acceptance_noise, self._draws(vote_number(self.round, session, p.rounds)))
-        self.allies.do("vote", draft, self.chair.exempted(), noise)
+        vote = vote_number(self.round, session, p.rounds)
+        self.own_decisions(vote)
+        draft, options = self.chair.propose(p.drafting)
+        noise = rules.acceptance_noise(p.acceptance_noise, self._draws(vote))
+        self.allies.do("vote", draft, options, self.chair.exempted(), noise)
         accepts = np.array(self.allies.get("accepted"))[None]
         self.ledger.voted(ONE, self.round, accepts)
         if accepts.all():
-            self.ledger.finish(ONE, self.round, session, np.ones(1, bool), np.ones((1, p.k), bool), draft[None],
-                               np.array(self.allies.get("carved"))[None])
+            self.ledger.finish(ONE, self.round, session, np.ones(1, bool), np.ones((1, p.k + p.c), bool), draft[None],
+                               options[None], np.array(self.allies.get("carved"))[None])
             return True
         if not last:
             self.chair.close_contracts(self.round, p.drafting)
             if self.summit:
                 self.chair.grant_exemptions(self.allies.select(lambda a: not a.accepted), self.kappa)
         return False
+
+    def own_decisions(self, vote: int) -> None:
+        """The choices decided on their own: where one is open, the chair puts an option to a vote
+        (none when the fallback is the best it has); all accept: it is decided."""
+        p = self.params
+        for choice in np.flatnonzero(p.own & ~self.chair.fixed[p.k:]):
+            option = self.chair.put_to_vote(int(choice))
+            if option == p.choice_status_quo[choice]:
+                continue
+            u = None if p.acceptance_noise == 0 else uniforms(self._key, Purpose.OWN, vote, self.replication, 1,
+                                                               p.n * p.c)[0].reshape(p.n, p.c)
+            noise = rules.acceptance_noise(p.acceptance_noise, u)
+            if all(self.allies.map("accepts_own", int(choice), option, noise)):
+                self.chair.decide(int(choice), option)
 
     def stop(self) -> None:
         """The negotiation is over: Mesa's own step counter stops with it."""
@@ -165,11 +182,13 @@ def run_replications(scenario: Scenario, seed: int, first: int, count: int, para
                              for r in range(first, first + count)])
 
 
-def _collector(issues: tuple[str, ...]) -> mesa.DataCollector:
+def _collector(issues: tuple[str, ...], choices: tuple[str, ...]) -> mesa.DataCollector:
     """Per round: the chair's draft and who objected; per member: positions, margin and vote."""
     model_reporters = {"round": "round", "objectors": lambda m: " ".join(m.objectors),
                        "consensus": lambda m: m.outcome.consensus}
     model_reporters |= {f"draft_{i}": (lambda m, k=k: float(m.chair.draft[k])) for k, i in enumerate(issues)}
+    model_reporters |= {f"option_{c}": (lambda m, j=j: m.params.options[j][m.chair.options[j]])
+                        for j, c in enumerate(choices)}
     agent_reporters = {"code": "code", "bloc": "bloc", "accepts": "accepted", "margin": "margin_now"}
     agent_reporters |= {f"position_{i}": (lambda a, k=k: float(a.position[k])) for k, i in enumerate(issues)}
     return mesa.DataCollector(model_reporters=model_reporters, agenttype_reporters={Ally: agent_reporters})

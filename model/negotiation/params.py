@@ -1,6 +1,7 @@
 """A validated `Scenario` turned into the arrays the round's rules work on.
 
-Shapes: n members (voting Allies and non-voting invitees, in file order), K issues.
+Shapes: n members (voting Allies and non-voting invitees, in file order), K level issues, C choice
+issues with at most O options each (a choice's options in file order; shorter ones padded).
 """
 
 from __future__ import annotations
@@ -24,13 +25,22 @@ class Params:
     codes: tuple[str, ...]  # ISO3 per member
     names: tuple[str, ...]
     blocs: tuple[str, ...]
-    issues: tuple[str, ...]
+    issues: tuple[str, ...]  # the K level issues
+    choices: tuple[str, ...]  # the C choice issues
+    options: tuple[tuple[str, ...], ...]  # (C,) each choice's option ids
     voting: np.ndarray  # (n,) bool: only voting members can block
     capability: np.ndarray  # (n,) influence weight, sums to 1
     salience: np.ndarray  # (n, K) in [0, 1]
+    choice_salience: np.ndarray  # (n, C) in [0, 1]
+    utility: np.ndarray  # (n, C, O) 0-100 per option (0 in the padding)
+    veto: np.ndarray  # (n, C, O) bool: the options a voting member blocks
+    choice_status_quo: np.ndarray  # (C,) the index of the option that stands if none is agreed
+    own: np.ndarray  # (C,) bool: a choice decided on its own, not in the declaration's package
+    minimum: np.ndarray  # (n, K) the least a member can accept on a level issue (NaN: no minimum)
     anchoring: np.ndarray  # (n, K) Friedkin-Johnsen weight on the own ideal point, a0 + (1 - a0) * salience
     failure_cost: np.ndarray  # (n,) kappa: what a failed summit costs the member (salience-weighted points)
     price: np.ndarray  # (n, K) side payment on offer for the member's veto on the issue (0: none)
+    choice_price: np.ndarray  # (n, C) the same on a choice issue
     status_quo: np.ndarray  # (K,) the text that stands if an issue is not agreed
     carve_out_cost: np.ndarray  # (K,) cost to every other member of one exemption (inf: none allowed)
     influence: np.ndarray  # (n, n) row-stochastic influence matrix W
@@ -53,6 +63,43 @@ class Params:
     def k(self) -> int:
         return len(self.issues)
 
+    @property
+    def c(self) -> int:
+        return len(self.choices)
+
+    @cached_property
+    def valid(self) -> np.ndarray:
+        """(C, O) which option slots are real options (the rest is padding)."""
+        count = np.array([len(o) for o in self.options], dtype=int)
+        return np.arange(self.utility.shape[-1])[None, :] < count[:, None]
+
+    @cached_property
+    def gain(self) -> np.ndarray:
+        """(n, C, O) what each option gives a member against the choice's fallback, in the same
+        salience-weighted points as its distances: weight_ic * (u_ico - u_ic,fallback)."""
+        fallback = np.take_along_axis(self.utility, self.choice_status_quo[None, :, None], axis=2)
+        return self.choice_weight[:, :, None] * (self.utility - fallback) * self.valid[None]
+
+    @cached_property
+    def package_gain(self) -> np.ndarray:
+        """(n, C, O) `gain` on the choices in the declaration's package, 0 on those decided on their own."""
+        return self.gain * ~self.own[None, :, None]
+
+    @cached_property
+    def declaration(self) -> np.ndarray:
+        """(K + C,) the issues of the agenda that are in the declaration (not decided on their own)."""
+        return np.concatenate([np.ones(self.k, bool), ~self.own])
+
+    @cached_property
+    def package_veto(self) -> np.ndarray:
+        """(n, C, O) the vetoes that bear on the package (not those on a choice decided on its own)."""
+        return self.veto & ~self.own[None, :, None]
+
+    @cached_property
+    def minded(self) -> np.ndarray:
+        """Indices of the members with a minimum on some level issue (their `satisfied_` results)."""
+        return np.flatnonzero((~np.isnan(self.minimum)).any(axis=1))
+
     @cached_property
     def compromise_weight(self) -> np.ndarray:
         """(n, K) the compromise model's weights c_i * s_ik, voting members only (a validation baseline)."""
@@ -60,9 +107,24 @@ class Params:
 
     @cached_property
     def weight(self) -> np.ndarray:
-        """(n, K) the distance weights s_ik / sum_k s_ik (computed once; both engines share it)."""
-        total = self.salience.sum(axis=1, keepdims=True)
-        return self.salience / np.where(total > 0, total, 1.0)
+        """(n, K) the distance weights s_ik / (the member's salience summed over all issues, level and
+        choice): a member's points on every issue are shares of one budget (computed once)."""
+        return self.salience / self._salience_total
+
+    @cached_property
+    def choice_weight(self) -> np.ndarray:
+        """(n, C) the same weights on the choice issues of the package; on a choice decided on its own,
+        the member's salience itself (it is weighed alone, with no other issue to share a budget)."""
+        package = np.broadcast_to(~self.own[None, :], self.choice_salience.shape)
+        shares = np.divide(self.choice_salience, self._salience_total, out=np.zeros_like(self.choice_salience),
+                           where=package)  # (an own decision's salience is no share of the total)
+        return np.where(package, shares, self.choice_salience)
+
+    @cached_property
+    def _salience_total(self) -> np.ndarray:
+        """(n, 1) a member's salience summed over the declaration's issues (level and package choices)."""
+        total = self.salience.sum(axis=1, keepdims=True) + (self.choice_salience * ~self.own).sum(axis=1, keepdims=True)
+        return np.where(total > 0, total, 1.0)
 
     @cached_property
     def voters(self) -> np.ndarray:
@@ -73,7 +135,7 @@ class Params:
     def priced(self) -> np.ndarray:
         """Indices of the voting members with a price on offer for some veto, in file order (an
         invitee has no veto to sell)."""
-        return np.flatnonzero((self.price > 0).any(axis=1) & self.voting)
+        return np.flatnonzero(((self.price > 0).any(axis=1) | (self.choice_price > 0).any(axis=1)) & self.voting)
 
     @property
     def nominal_ideal(self) -> np.ndarray:
@@ -116,7 +178,7 @@ def _params(scenario: ByContent[Scenario]) -> Params:
 def build_params(scenario: Scenario) -> Params:
     """Arrays for the rules, with bloc and member shifts applied and capability derived from member data."""
     codes = tuple(scenario.members)
-    issues = tuple(scenario.issues)
+    issues, choices = scenario.level_issues, scenario.choice_issues
     members = [scenario.members[c] for c in codes]
     behaviour = [scenario.behaviour(c) for c in codes]
     kind, args = _ideal_arrays(scenario, codes, issues)
@@ -126,24 +188,35 @@ def build_params(scenario: Scenario) -> Params:
     salience = np.array([[m.salience[i] for i in issues] for m in members], dtype=float)
     a0 = np.array([b.anchoring for b in behaviour])[:, None]
     carve = [scenario.issues[i].carve_out_cost for i in issues]
+    options = tuple(tuple(scenario.issues[c].options) for c in choices)
+    utility, veto = _choice_arrays(scenario, codes, choices, options)
     return Params(
         codes=codes,
         names=tuple(m.name for m in members),
         blocs=blocs,
         issues=issues,
+        choices=choices,
+        options=options,
         voting=np.array([m.voting for m in members]),
         capability=capability,
         salience=salience,
+        choice_salience=np.array([[m.salience[c] for c in choices] for m in members], dtype=float).reshape(len(codes), -1),
+        utility=utility,
+        veto=veto,
+        choice_status_quo=np.array([o.index(scenario.issues[c].status_quo) for c, o in zip(choices, options)], dtype=int),
+        own=np.array([scenario.issues[c].decided == "on_its_own" for c in choices], dtype=bool),
+        minimum=np.array([[m.minimum.get(i, np.nan) for i in issues] for m in members], dtype=float),
         anchoring=a0 + (1.0 - a0) * salience,
         failure_cost=np.array([b.failure_cost for b in behaviour]),
         price=np.array([[m.price.get(i, 0.0) for i in issues] for m in members], dtype=float),
+        choice_price=np.array([[m.price.get(c, 0.0) for c in choices] for m in members], dtype=float).reshape(len(codes), -1),
         status_quo=np.array([scenario.issues[i].status_quo for i in issues], dtype=float),
         carve_out_cost=np.array([np.inf if c is None else c for c in carve], dtype=float),
         influence=influence_matrix(capability, blocs, infl.self_weight, infl.same_bloc_weight),
         ideal_kind=kind,
         ideal_args=args,
-        ideal_quantiles=np.vstack([_quantiles(int(c), tuple(a)) for c, a in
-                                   zip(kind.ravel(), args.reshape(4, -1).T)]),
+        ideal_quantiles=np.vstack([np.zeros((0, QUANTILE_POINTS))] + [_quantiles(int(c), tuple(a)) for c, a in
+                                                                      zip(kind.ravel(), args.reshape(4, -1).T)]),
         rounds=protocol.rounds,
         summit_sessions=protocol.summit_sessions,
         acceptance_noise=protocol.acceptance_noise,
@@ -151,6 +224,19 @@ def build_params(scenario: Scenario) -> Params:
         drafting=protocol.drafting,
         fallback=protocol.fallback,
     )
+
+
+def _choice_arrays(scenario: Scenario, codes, choices, options) -> tuple[np.ndarray, np.ndarray]:
+    """(n, C, O) utilities and vetoes (a non-voting member has none: the schema says so)."""
+    width = max((len(o) for o in options), default=0)
+    utility = np.zeros((len(codes), len(choices), width))
+    veto = np.zeros(utility.shape, bool)
+    for i, code in enumerate(codes):
+        member = scenario.members[code]
+        for c, (choice, ids) in enumerate(zip(choices, options)):
+            utility[i, c, :len(ids)] = [member.utility[choice][o] for o in ids]
+            veto[i, c, :len(ids)] = [o in member.veto.get(choice, ()) for o in ids]
+    return utility, veto
 
 
 def _ideal_arrays(scenario: Scenario, codes, issues) -> tuple[np.ndarray, np.ndarray]:

@@ -3,10 +3,14 @@
 thousands of replications at once (leading axis R, then n members, then K issues).
 
 Notation (docs/ODD.md, "Submodels"): x_i a member's position (its current preference), w_ik its
-salience shares (sum_k w_ik = 1), q the status quo, kappa_i what a failed summit costs it,
-D_i(d) = sum_k w_ik |d_k - x_ik| its distance from a draft d and
+salience shares (summing to 1 over level and choice issues), q the status quo, kappa_i what a
+failed summit costs it, D_i(d) = sum_k w_ik |d_k - x_ik| its distance from a draft d on the level
+issues, G_i(o) = sum_c w_ic (u_ic(o_c) - u_ic(q_c)) what the options o chosen on the choice issues
+give it against their fallbacks (minus infinity if it vetoes one of them), and
 
-    m_i(d) = D_i(q) + kappa_i(t) + transfers_i - D_i(d)      (its acceptance margin).
+    m_i(d, o) = D_i(q) + kappa_i(t) + transfers_i + G_i(o) - D_i(d)      (its acceptance margin).
+
+Arrays over "the agenda" have K + C columns: the level issues, then the choice issues.
 
 A member accepts when m_i(d) + noise >= 0. Every rule is a pure function; the randomness comes in
 as uniform draws addressed by (seed, replication, vote, member) (`seeds.py`), so no result depends
@@ -14,6 +18,8 @@ on agent order, engine, batch or worker.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 
@@ -30,6 +36,8 @@ NONE = -1  # "no issue" in integer issue arrays
 def issue_sum(values: np.ndarray) -> np.ndarray | float:
     """Sum over the last axis (issues), in file order: the same additions for one member's K issues
     (as Python floats, which skips the array overheads of an agent's call) as for a batch."""
+    if np.shape(values)[-1] == 0:  # an agenda of choice issues only
+        return 0.0 if np.ndim(values) == 1 else np.zeros(np.shape(values)[:-1])
     if np.ndim(values) == 1:
         items = values.tolist()
         total = items[0]
@@ -80,15 +88,17 @@ def acceptance_noise(scale: float, u: np.ndarray | None) -> np.ndarray | float:
 
 def transfers(payment: np.ndarray, carved: np.ndarray, cost: np.ndarray, exempted: np.ndarray,
               on_table: np.ndarray | bool = True) -> np.ndarray:
-    """What a member gets besides the text: the payments for the vetoes it sold, minus the cost of
-    the exemptions others hold, on the issues still on the table (a contract or an exemption on a
-    dropped issue lapses). `exempted` counts the exemptions granted per issue (broadcast against
-    `carved`, like `on_table`)."""
+    """What a member gets besides the text: the payments for the vetoes it sold (`payment` over the
+    agenda, K + C), minus the cost of the exemptions others hold (on the K level issues), on the
+    issues still on the table (a contract or an exemption on a dropped issue lapses). `exempted`
+    counts the exemptions granted per issue (broadcast against `carved`, like `on_table`)."""
     if not np.any(exempted):  # the common case, and the same sums: no exemption anywhere, no cost borne
         return issue_sum(payment if on_table is True else np.where(on_table, payment, 0.0))
     others = exempted - carved
     borne = np.where(others > 0, others * np.where(np.isfinite(cost), cost, 0.0), 0.0)
-    return issue_sum(np.where(on_table, payment - borne, 0.0))
+    net = payment - np.concatenate([borne, np.zeros(payment.shape[:-1] + (payment.shape[-1] - borne.shape[-1],))],
+                                   axis=-1)
+    return issue_sum(np.where(on_table, net, 0.0))
 
 
 def failure_cost_at(failure_cost: np.ndarray, summit: bool, preparatory_share: float) -> np.ndarray:
@@ -117,21 +127,71 @@ def acceptance_band(draft: np.ndarray, position: np.ndarray, weight: np.ndarray,
 
 
 # ---------------------------------------------------------------- the chair's draft
+class Choices(NamedTuple):
+    """The choice issues as the chair drafts them, for the members given (R replications)."""
+
+    gain: np.ndarray  # (n, C, O) each member's gain from each option against the fallback
+    veto: np.ndarray  # (n, C, O) the options each member blocks
+    lifted: np.ndarray  # (R, n, C) the vetoes it has sold
+    valid: np.ndarray  # (C, O) real options (not padding)
+    fallback: np.ndarray  # (C,) the option that stands if none is agreed
+    settled: np.ndarray  # (R, C) choices a contract has settled (at `start`)
+    start: np.ndarray  # (R, C) the options of the last draft
+
+    def allowed(self) -> np.ndarray:
+        """(R, C, O) what the chair may propose: real options no unsold veto blocks; on a choice a
+        contract settled, that contract's option only."""
+        blocks = (self.veto[None] & ~self.lifted[..., None]).any(axis=1)
+        contracted = np.arange(self.valid.shape[1]) == self.start[..., None]
+        return np.where(self.settled[..., None], contracted, self.valid[None] & ~blocks)
+
+    def without(self, member: int) -> Choices:
+        """The same choices with one member left out (what the others want)."""
+        return self._replace(gain=np.delete(self.gain, member, axis=0), veto=np.delete(self.veto, member, axis=0),
+                             lifted=np.delete(self.lifted, member, axis=1))
+
+
 def draft(position: np.ndarray, weight: np.ndarray, status_quo: np.ndarray, failure_cost: np.ndarray,
-          transfers: np.ndarray, carved: np.ndarray, noise: float, fixed: np.ndarray, start: np.ndarray) -> np.ndarray:
-    """(R, K) the package that maximises sum_i log P_i(accept), P_i = Lambda(m_i / noise), over the
-    members given (the voting ones: every veto counts the same, capability does not weigh in).
-    `start` is where the search begins (the previous draft, or the status quo); issues settled by a
-    contract (`fixed`) stay where `start` has them. A member's exempted issue does not enter its
-    margin."""
+          transfers: np.ndarray, carved: np.ndarray, noise: float, fixed: np.ndarray, start: np.ndarray,
+          choices: Choices | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(levels (R, K), options (R, C)): the package that maximises sum_i log P_i(accept),
+    P_i = Lambda(m_i / noise), over the members given (the voting ones: every veto counts the same,
+    capability does not weigh in). `start` is where the search begins (the previous draft, or the
+    status quo); issues settled by a contract (`fixed`, K) stay where `start` has them. A member's
+    exempted issue does not enter its margin. With choice issues, the chair first picks each
+    choice's option at the starting levels (`choose_option`, one choice at a time in file order),
+    then searches the levels under those options."""
+    x, w, base = _objective(position, weight, status_quo, failure_cost, transfers, carved)
+    start = np.array(start, dtype=float)
+    options = np.zeros((len(x), 0), np.int64)
+    if choices is not None and choices.gain.shape[1]:
+        options, allowed = np.array(choices.start, dtype=np.int64), choices.allowed()
+        for c in np.flatnonzero(~choices.settled.all(axis=0)):  # a settled choice keeps its option
+            options[:, c] = _choose(x, w, base + choice_gain(choices.gain, options, skip=c), choices, allowed, c,
+                                    noise, start)
+        base = base + choice_gain(choices.gain, options)
+    levels = drafting.solve(x, w, np.ascontiguousarray(base, dtype=float), float(noise), np.ascontiguousarray(~fixed),
+                            start)
+    return levels, options
+
+
+def _objective(position, weight, status_quo, failure_cost, transfers, carved):
+    """The chair's objective as the compiled search takes it: positions x, weights w (0 on a
+    member's exempted issues) and each member's base b_i = D_i(q) + kappa_i + transfers_i, less what
+    its exemptions take out of D_i(q), so that m_i(d) = b_i - sum_k w_ik |d_k - x_ik|."""
     r, n, k = position.shape
     base = distance(status_quo, position, weight) + failure_cost + transfers
     if carved.any():
         base = base - issue_sum(np.where(carved, weight * np.abs(status_quo - position), 0.0))
         weight = np.where(carved, 0.0, weight)
-    return drafting.solve(np.ascontiguousarray(position), np.ascontiguousarray(np.broadcast_to(weight, (r, n, k))),
-                          np.ascontiguousarray(base, dtype=float), float(noise), np.ascontiguousarray(~fixed),
-                          np.array(start, dtype=float))
+    return np.ascontiguousarray(position), np.ascontiguousarray(np.broadcast_to(weight, (r, n, k))), base
+
+
+def _choose(x, w, rest, choices: Choices, allowed, c: int, noise: float, levels) -> np.ndarray:
+    """(R,) the option of choice `c` the chair proposes (drafting.choose), the other choices as they are."""
+    return drafting.choose(x, w, np.ascontiguousarray(rest, dtype=float), np.ascontiguousarray(choices.gain[:, c, :]),
+                           np.ascontiguousarray(allowed[:, c, :]), float(noise), np.ascontiguousarray(levels),
+                           int(choices.fallback[c]))
 
 
 def wanted(position: np.ndarray, weight: np.ndarray, status_quo: np.ndarray, failure_cost: np.ndarray,
@@ -151,18 +211,34 @@ def wanted(position: np.ndarray, weight: np.ndarray, status_quo: np.ndarray, fai
         rest = np.ones(draft_.shape, bool)
         rest[:, issue] = False  # only this issue moves
         out[rows, issue] = draft(position[rows], weight, status_quo, failure_cost, transfers[rows], carved[rows],
-                                 noise, rest[rows], draft_[rows])[:, issue]
+                                 noise, rest[rows], draft_[rows])[0][:, issue]
     return out
+
+
+def wanted_option(position: np.ndarray, weight: np.ndarray, status_quo: np.ndarray, failure_cost: np.ndarray,
+                  transfers: np.ndarray, carved: np.ndarray, noise: float, levels: np.ndarray, choices: Choices,
+                  member: int, c: int) -> np.ndarray:
+    """(R,) the option the others want on choice `c`: the chair's pick with `member` (an index into the
+    members given) left out, its veto with it, the levels and the other choices as they stand."""
+    position, carved = np.delete(position, member, axis=-2), np.delete(carved, member, axis=-2)
+    weight = np.delete(weight, member, axis=-2)
+    failure_cost, transfers = np.delete(failure_cost, member, axis=-1), np.delete(transfers, member, axis=-1)
+    others = choices.without(member)
+    x, w, base = _objective(position, weight, status_quo, failure_cost, transfers, carved)
+    rest = base + choice_gain(others.gain, np.asarray(others.start, dtype=np.int64), skip=c)
+    return _choose(x, w, rest, others, others.allowed(), c, noise, levels)
 
 
 # ---------------------------------------------------------------- linkage: a veto sold for a price
 def contract(others_level: np.ndarray, draft_: np.ndarray, position: np.ndarray, weight: np.ndarray,
-             status_quo: np.ndarray, issue: np.ndarray, price: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+             status_quo: np.ndarray, issue: np.ndarray, price: np.ndarray,
+             choices: np.ndarray | float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """(level, payment) of the contract that buys a member's veto on `issue` (one per row).
 
     Unpaid, the member accepts on `issue` any level within `spare / w_k` of its position, where
-    `spare` is what the rest of the draft leaves it against the status quo (no failure cost: a
-    contract is the alternative to failing). The payment buys `price / w_k` more points, up to what
+    `spare` is what the rest of the draft (the other levels, and the options chosen: `choices`,
+    G_i) leaves it against the status quo (no failure cost: a contract is the alternative to
+    failing). The payment buys `price / w_k` more points, up to what
     the others want, C: y* = x_k + sign(C - x_k) * min(|C - x_k|, (spare + price) / w_k). It pays
     only what the level needs, w_k |y* - x_k| - spare (<= price); 0 where no payment is needed or
     even the whole price buys nothing."""
@@ -170,7 +246,8 @@ def contract(others_level: np.ndarray, draft_: np.ndarray, position: np.ndarray,
     w_k = np.broadcast_to(weight, position.shape)[rows, issue]
     x_k = position[rows, issue]
     d_k = draft_[rows, issue]
-    spare = distance(status_quo, position, weight) - (distance(draft_, position, weight) - w_k * np.abs(d_k - x_k))
+    spare = (distance(status_quo, position, weight) - (distance(draft_, position, weight) - w_k * np.abs(d_k - x_k))
+             + choices)
     with np.errstate(over="ignore"):  # a salience near 0 buys unbounded reach: inf is the answer
         reach = np.where(w_k > 0, np.maximum(spare + price, 0.0) / np.where(w_k > 0, w_k, 1.0), np.inf)
     gap = others_level - x_k
@@ -180,12 +257,13 @@ def contract(others_level: np.ndarray, draft_: np.ndarray, position: np.ndarray,
 
 
 def veto_for_sale(others: np.ndarray, draft_: np.ndarray, position: np.ndarray, weight: np.ndarray,
-                  status_quo: np.ndarray, price: np.ndarray, fixed: np.ndarray):
+                  status_quo: np.ndarray, price: np.ndarray, fixed: np.ndarray, choices: np.ndarray | float = 0.0):
     """(issue, level, payment) per row: the veto a member sells, if any. The chair drafts around a
     veto player, so its veto binds the text even when it does not object; the others (`others`:
     the draft they would write without it) buy it with the price on offer where the contract moves
     the text toward them. Of the member's priced issues not yet settled, the one the contract moves
-    furthest; issue NONE (payment 0) where no contract moves the text or none needs paying."""
+    furthest; issue NONE (payment 0) where no contract moves the text or none needs paying. (`choices`:
+    what the options chosen give the member, as in `contract`.)"""
     r, k = draft_.shape
     best, level, payment = np.full(r, NONE), np.zeros(r), np.zeros(r)
     moved = np.zeros(r)
@@ -195,12 +273,82 @@ def veto_for_sale(others: np.ndarray, draft_: np.ndarray, position: np.ndarray, 
             continue
         at = np.full(r, issue)
         y, paid = contract(others[:, issue], draft_, position, weight, status_quo, at,
-                           np.broadcast_to(price, (r, k))[:, issue])
+                           np.broadcast_to(price, (r, k))[:, issue], choices)
         toward = (y - draft_[:, issue]) * np.sign(others[:, issue] - draft_[:, issue])
         better = on_offer & (paid > 0) & (toward > moved)
         best, level, payment, moved = (np.where(better, issue, best), np.where(better, y, level),
                                        np.where(better, paid, payment), np.where(better, toward, moved))
     return best, level, payment
+
+
+# ---------------------------------------------------------------- choice issues
+def _taken(table: np.ndarray, options: np.ndarray, c: int) -> np.ndarray:
+    """(R, n) table[i, c, options[r, c]]: each member's entry for the option chosen on choice `c`."""
+    return table[:, c, :][:, options[:, c]].T
+
+
+def choice_gain(gain: np.ndarray, options: np.ndarray, skip: int | None = None) -> np.ndarray:
+    """G_i(o): (R, n) what the options chosen (R, C) give each member (gain (n, C, O)) against the
+    choices' fallbacks, summed over the choice issues in file order (all but choice `skip`)."""
+    total = np.zeros((options.shape[0], gain.shape[0]))
+    for c in range(gain.shape[1]):
+        if c != skip:
+            total = total + _taken(gain, options, c)
+    return total
+
+
+def blocked(veto: np.ndarray, lifted: np.ndarray, options: np.ndarray) -> np.ndarray:
+    """(R, n) whether a member vetoes an option chosen (veto (n, C, O)), a veto it has not sold
+    (lifted (R, n, C))."""
+    out = np.zeros((options.shape[0], veto.shape[0]), bool)
+    for c in range(veto.shape[1]):
+        out = out | (_taken(veto, options, c) & ~lifted[:, :, c])
+    return out
+
+
+def choice_term(gain: np.ndarray, veto: np.ndarray, lifted: np.ndarray, options: np.ndarray) -> np.ndarray:
+    """(R, n) what the choices add to each member's margin: G_i(o), or minus infinity where it vetoes
+    an option chosen (it never accepts that package, whatever the noise)."""
+    return np.where(blocked(veto, lifted, options), -np.inf, choice_gain(gain, options))
+
+
+def choice_grievance(gain: np.ndarray, veto: np.ndarray, lifted: np.ndarray, options: np.ndarray) -> np.ndarray:
+    """(R, n, C) per choice issue how much worse than its fallback the option chosen is for each
+    member (negative where it gains; infinite where it vetoes the option)."""
+    out = np.empty(options.shape[:1] + gain.shape[:2])
+    for c in range(gain.shape[1]):
+        out[..., c] = np.where(_taken(veto, options, c) & ~lifted[:, :, c], np.inf, -_taken(gain, options, c))
+    return out
+
+
+def choice_contract(others_option: np.ndarray, options: np.ndarray, c: int, gain: np.ndarray, veto: np.ndarray,
+                    spare: np.ndarray, price: float) -> tuple[np.ndarray, np.ndarray]:
+    """(sold, payment) per row: a member (its gain and veto (C, O)) sells its veto on choice `c` when
+    the others want another option than the draft's (`others_option`), it blocks that option or
+    needs paying for it, and the price on offer covers what the option costs it: the payment is
+    what its margin needs, -(spare + gain), at least 0; `spare` is what the rest of the package
+    (levels and the other choices) leaves it against the status quo."""
+    wanted_gain, vetoes = gain[c, others_option], veto[c, others_option]
+    needed = -(spare + wanted_gain)
+    sold = (price > 0) & (others_option != options[:, c]) & (vetoes | (needed > 0)) & (needed <= price)
+    return sold, np.where(sold, np.maximum(needed, 0.0), 0.0)
+
+
+def own_proposal(gain: np.ndarray, allowed: np.ndarray, noise: float, fallback: int) -> int:
+    """The option the chair puts to a choice decided on its own (not in the declaration): the one
+    the voting members (gain (n, O): salience x utility gained against the fallback) are most likely
+    all to accept, each accepting when its gain plus noise is >= 0. Failing costs nothing there
+    (the fallback stands unharmed), so an option must beat the fallback for everyone; when none
+    does, the answer is the fallback, and no vote is held. Nothing in it changes during the talks."""
+    n = gain.shape[0]
+    return int(drafting.choose(np.zeros((1, n, 0)), np.zeros((1, n, 0)), np.zeros((1, n)), np.ascontiguousarray(gain),
+                               np.ascontiguousarray(allowed[None]), float(noise), np.zeros((1, 0)), int(fallback))[0])
+
+
+def own_allowed(valid: np.ndarray, veto: np.ndarray) -> np.ndarray:
+    """(O,) the options of one choice decided on its own that the chair may put to a vote: real ones
+    no voting member vetoes (veto (n, O) of the voting members; such a veto is not for sale)."""
+    return valid & ~veto.any(axis=0)
 
 
 # ---------------------------------------------------------------- persuasion
@@ -290,3 +438,10 @@ def plain_mean(position: np.ndarray, voting: np.ndarray) -> np.ndarray:
     """(R, K) the unweighted mean of the voting members' positions: a validation baseline."""
     mask = np.broadcast_to(np.asarray(voting, dtype=float)[:, None], np.shape(position)[1:])
     return compromise(np.asarray(position, dtype=float), mask)
+
+
+def weighted_pick(utility: np.ndarray, weight: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """(C,) the choice baseline: per choice issue, the option with the largest salience x capability
+    weighted utility, sum_i w_ic u_ico (utility (n, C, O), weight (n, C)); ties to the first option."""
+    score = np.einsum("ic,ico->co", weight, utility)
+    return np.where(valid, score, -np.inf).argmax(axis=1)

@@ -27,6 +27,7 @@ WORDS_PER_BLOCK = 4  # Philox4x64 yields four 64-bit words, i.e. four doubles, p
 class Purpose(IntEnum):
     IDEAL = 0  # ideal points drawn from their distributions (vote 0)
     ACCEPT = 1  # acceptance noise, one per member and vote
+    OWN = 2  # acceptance noise on the choices decided on their own, one per member, choice and vote
 
 
 def vote_number(round_: int, session: int, rounds: int) -> int:

@@ -208,7 +208,7 @@ def plot_levels(df: pd.DataFrame, scenario: Scenario, bin_width: float = 2.0) ->
     marked on the axis), anchors as dotted lines at the x ticks with their phrasing in a key beside
     the panel, the observed level in black.
     """
-    issues = list(scenario.issues)
+    issues = list(scenario.level_issues)
     n = len(df)
     observed = scenario.observed.levels if scenario.observed else {}
     keys = [_anchor_key_lines(scenario.issues[name].anchors) for name in issues]
@@ -345,6 +345,72 @@ def plot_holdouts(df: pd.DataFrame, scenario: Scenario, top: int = 15) -> Figure
     return fig
 
 
+# ---------------------------------------------------------------- choice issues and members' minima
+@styled
+def plot_options(df: pd.DataFrame, scenario: Scenario) -> Figure:
+    """Who or what the choice issues settle on, and whose minimum the text meets: per choice issue,
+    the share of runs in which each option stands after the summit (Wilson 95 % intervals), split
+    into runs that agreed it and runs where the fallback stood because nothing was agreed, the
+    observed option in bold; then, per member with a minimum, the share of runs that meet it."""
+    choices = list(scenario.choice_issues)
+    minded = [code for code, m in scenario.members.items() if m.minimum]
+    n = len(df)
+    observed = scenario.observed if scenario.observed else None
+    heights = [0.9 + 0.36 * len(scenario.issues[c].options) for c in choices] + ([0.9 + 0.36 * len(minded)] if minded else [])
+    fig = new_figure(9.0, 0.9 + sum(heights) + NOTE_STRIP_IN)
+    grid = fig.add_gridspec(len(heights), 1, height_ratios=heights)
+    for row, name in enumerate(choices):
+        issue = scenario.issues[name]
+        stands = df[f"option_{name}"].astype(str)
+        agreed = df[f"agreed_{name}"].astype(bool)
+        seen = observed.options.get(name) if observed else None
+        rows = [(f"{o}: {text}" + (" (fallback)" if o == issue.status_quo else "") + (" [observed]" if o == seen else ""),
+                 int((stands == o).sum()), int(((stands == o) & agreed).sum()), o == seen)
+                for o, text in issue.options.items()]
+        title = issue.label + ("\n(decided on its own, not in the declaration)" if issue.decided == "on_its_own" else "")
+        _share_panel(fig.add_subplot(grid[row, 0]), rows, n, title, split=True, legend=row == 0)
+    if minded:
+        rows = [(f"{scenario.members[c].name} ({c}): " + ", ".join(f"{i} >= {v:g}" for i, v in scenario.members[c].minimum.items())
+                 + (f" [observed: {'met' if observed.satisfied[c] else 'not met'}]" if observed and c in observed.satisfied else ""),
+                 int(df[f"satisfied_{c}"].sum()), int(df[f"satisfied_{c}"].sum()), False) for c in minded]
+        _share_panel(fig.add_subplot(grid[len(choices), 0]), rows, n, "Members' minima:\nruns in which the text "
+                     "that stands meets them", split=False, legend=False)
+    fig.axes[-1].set_xlabel("share of replications (error bars: Wilson 95% CI)")
+    fig.suptitle("Choice issues and members' minima after the summit")
+    corner_note(fig, scenario, _n_note(df))
+    return fig
+
+
+def _share_panel(ax, rows: list[tuple[str, int, int, bool]], n: int, title: str, split: bool, legend: bool) -> None:
+    """Horizontal bars of k/n with Wilson intervals, one per (label, k, k agreed, bold) row; with
+    `split`, the part not agreed hatched."""
+    y = np.arange(len(rows))
+    shares = [proportion(k, n) for _, k, _, _ in rows]
+    total = np.array([s["p"] for s in shares])
+    agreed = np.array([a / max(n, 1) for _, _, a, _ in rows])
+    ax.barh(y, agreed if split else total, height=0.65, color=NEUTRAL, edgecolor="#333333", linewidth=0.4,
+            label="agreed")
+    if split:
+        ax.barh(y, total - agreed, left=agreed, height=0.65, color="white", edgecolor="#333333", linewidth=0.4,
+                hatch="///", label="nothing agreed: the fallback stands")
+    xerr = np.vstack([total - [s["ci95"][0] for s in shares], [s["ci95"][1] for s in shares] - total])
+    ax.errorbar(total, y, xerr=xerr, fmt="none", ecolor="#333333", elinewidth=0.9, capsize=2.5)
+    ax.set_yticks(y, [wrap(label, 56) for label, _, _, _ in rows], fontsize=8)
+    for tick, (_, _, _, bold) in zip(ax.get_yticklabels(), rows):
+        tick.set_fontweight("bold" if bold else "normal")
+    ax.invert_yaxis()
+    for yi, s in zip(y, shares):
+        ax.text(s["ci95"][1] + 0.01, yi, f"{_pct(s['p'])} ({s['k']:,}/{n:,})", va="center", ha="left", fontsize=8)
+    ax.set_xlim(0, 1.22)
+    ax.set_xticks(np.linspace(0, 1, 6))
+    ax.xaxis.set_major_formatter(mpl.ticker.PercentFormatter(xmax=1.0, decimals=0))
+    ax.grid(axis="x", color="#E5E5E5", lw=0.6)
+    ax.set_axisbelow(True)
+    ax.set_title(title, loc="left", fontweight="bold", fontsize=9.5)
+    if legend:
+        ax.legend(loc="lower right", fontsize=8, frameon=False)
+
+
 # ---------------------------------------------------------------- rounds
 @styled
 def plot_rounds(df: pd.DataFrame, scenario: Scenario) -> Figure:
@@ -413,7 +479,7 @@ def plot_trajectories(model: NegotiationModel) -> Figure:
     if model.datacollector is None:
         raise ValueError("plot_trajectories needs a model run with collect=True (see negotiation.play)")
     drafts, members = _trajectory_frames(model)
-    issues = list(scenario.issues)
+    issues = list(scenario.level_issues)
     colours = member_colours(scenario)
     voting = {code: m.voting for code, m in scenario.members.items()}
     rounds = scenario.protocol.rounds
@@ -505,7 +571,7 @@ def plot_acceptance(model: NegotiationModel) -> Figure:
     it would accept on that issue against a failed summit (the rest of the draft as it was, no
     noise), with the status quo and the draft, as they stood at the vote."""
     scenario, table = model.scenario_config, vote_table(model)
-    issues = list(scenario.issues)
+    issues = list(scenario.level_issues)
     n = len(scenario.members)
     fig = new_figure(3.6 * len(issues) + 1.4, 1.6 + 0.19 * n + NOTE_STRIP_IN)
     grid, legend_spec = grid_with_legend_row(fig, 1, len(issues))
@@ -552,8 +618,13 @@ def plot_acceptance(model: NegotiationModel) -> Figure:
     legend_below(fig, legend_spec, handles, ncol=min(5, len(handles)))
     objecting = int((~table["accepts"]).sum())
     stage = "summit" if model.summit else "preparatory round"
-    fig.suptitle(f"Round {model.round} ({stage}) vote: {objecting} objecting; label: vote and margin (points)"
-                 if objecting else f"Round {model.round} ({stage}) vote: all accept")
+    title = (f"Round {model.round} ({stage}) vote: {objecting} objecting; label: vote and margin (points)"
+             if objecting else f"Round {model.round} ({stage}) vote: all accept")
+    p, ballot = model.params, model.allies.to_list()[0].ballot
+    if p.choices:  # the options voted on with these levels
+        title += "\nwith " + "; ".join(f"{scenario.issues[c].label}: {p.options[j][ballot.options[j]]}"
+                                       for j, c in enumerate(p.choices))
+    fig.suptitle(title)
     corner_note(fig, scenario, f"replication {model.replication} · seed {model.seed}")
     return fig
 
@@ -572,18 +643,23 @@ def save_figure(fig: Figure, out_dir: Path, stem: str, dpi: int = DPI) -> list[P
     return paths
 
 
-FIGURES = ("levels", "holdouts", "rounds", "trajectories", "validation")  # every stem this module writes
+FIGURES = ("levels", "holdouts", "rounds", "trajectories", "options", "validation")  # every stem this module writes
 
 
 def save_figures(df: pd.DataFrame, scenario: Scenario, example_model: NegotiationModel,
                  out_dir: Path) -> list[Path]:
-    """Write the four figures as PNG (150 dpi, for review) and SVG (for the paper); return the PNGs."""
+    """Write the figures that apply as PNG (150 dpi, for review) and SVG (for the paper): levels and
+    trajectories when there are level issues, options when there are choices or minima; return the PNGs."""
     figures = {
         "levels": lambda: plot_levels(df, scenario),
         "holdouts": lambda: plot_holdouts(df, scenario),
         "rounds": lambda: plot_rounds(df, scenario),
         "trajectories": lambda: plot_trajectories(example_model),
     }
+    if not scenario.level_issues:  # an agenda of choices alone (a Secretary General selection)
+        del figures["levels"], figures["trajectories"]
+    if scenario.choice_issues or any(m.minimum for m in scenario.members.values()):
+        figures["options"] = lambda: plot_options(df, scenario)
     return [save_figure(build(), out_dir, stem)[0] for stem, build in figures.items()]
 
 

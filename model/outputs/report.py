@@ -31,7 +31,9 @@ def summarize(df: pd.DataFrame, scenario: Scenario, seed: int) -> dict:
         "consensus": proportion(int(df["consensus"].sum()), n),
         "outcomes": {kind: proportion(int((df["outcome"] == kind).sum()), n)
                      for kind in ("consensus", "partial", "none")},
-        "issues": {name: _issue_summary(df, scenario, name) for name in scenario.issues},
+        "issues": {name: (_issue_summary if issue.kind == "level" else _choice_summary)(df, scenario, name)
+                   for name, issue in scenario.issues.items()},
+        "satisfied": _satisfied(df, scenario),
         "agreement_round": _round_summary(df, scenario.protocol.rounds),
         "holdouts": _member_shares(appearances(df["holdouts"]), scenario, n),
         "side_payments": _member_shares(appearances(df["side_payments"]), scenario, n),
@@ -68,6 +70,31 @@ def _issue_summary(df: pd.DataFrame, scenario: Scenario, name: str) -> dict:
     }
 
 
+def _choice_summary(df: pd.DataFrame, scenario: Scenario, name: str) -> dict:
+    """The option that stands after the summit on a choice issue, over all runs (the option agreed,
+    or the fallback where the issue was not agreed), with the vetoes in force."""
+    issue = scenario.issues[name]
+    agreed = df[f"agreed_{name}"].astype(bool)
+    stands = df[f"option_{name}"].value_counts()  # counted in Arrow: no Python string per run
+    chosen = df.loc[agreed, f"option_{name}"].value_counts()
+    return {
+        "kind": "choice",
+        "decided": issue.decided,
+        "label": issue.label,
+        "status_quo": issue.status_quo,
+        "agreed": proportion(int(agreed.sum()), len(df)),
+        "options": [{"option": option, "text": text, **proportion(int(stands.get(option, 0)), len(df)),
+                     "agreed": int(chosen.get(option, 0))} for option, text in issue.options.items()],
+        "vetoes": {code: list(m.veto[name]) for code, m in scenario.members.items() if m.veto.get(name)},
+    }
+
+
+def _satisfied(df: pd.DataFrame, scenario: Scenario) -> dict:
+    """Per member with a minimum: the share of runs in which the text that stands meets it."""
+    return {code: {"name": m.name, "minimum": dict(m.minimum), **proportion(int(df[f"satisfied_{code}"].sum()), len(df))}
+            for code, m in scenario.members.items() if m.minimum}
+
+
 def _round_summary(df: pd.DataFrame, rounds: int) -> dict:
     """When consensus came: the round (the last is the summit) and, at the summit, the drafting session."""
     agreed = df.loc[df["consensus"], "agreement_round"].dropna().astype(int)
@@ -83,16 +110,25 @@ def _round_summary(df: pd.DataFrame, rounds: int) -> dict:
 
 
 def _contracts(df: pd.DataFrame, scenario: Scenario) -> list[dict]:
-    """Per member and issue whose veto was sold: the share of runs, and the contract's mean level and
+    """Per member and issue whose veto was sold: the share of runs, the contract's mean level (a
+    level issue) or the options it let through with their counts (a choice issue), and the mean
     payment (salience-weighted points of the seller)."""
     items = pc.list_flatten(pa.array(df["side_payments"].array)) if len(df) else pa.array([], type=SIDE_PAYMENT)
     if not len(items):
         return []
-    sales = pa.table({f: pc.struct_field(items, f) for f in ("member", "issue", "level", "amount")}).to_pandas()
+    sales = pa.table({f: pc.struct_field(items, f) for f in ("member", "issue", "level", "option", "amount")})
+    # grouped in Arrow: a million sales as Python rows would cost hundreds of MiB
+    groups = sales.group_by(["member", "issue"]).aggregate([("amount", "count"), ("level", "mean"),
+                                                            ("amount", "mean")]).to_pylist()
+    picks = sales.filter(pc.is_valid(sales["option"])).group_by(["member", "issue", "option"]).aggregate(
+        [("amount", "count")]).to_pylist()
     rows = []
-    for (member, issue), g in sales.groupby(["member", "issue"], sort=False):
-        rows.append({"member": member, "issue": issue, **proportion(len(g), len(df)),
-                     "mean_level": float(g["level"].mean()), "mean_payment": float(g["amount"].mean())})
+    for g in groups:
+        options = sorted((-p["amount_count"], p["option"]) for p in picks
+                         if (p["member"], p["issue"]) == (g["member"], g["issue"]))
+        rows.append({"member": g["member"], "issue": g["issue"], **proportion(g["amount_count"], len(df)),
+                     "mean_level": _num(g["level_mean"]), "options": {o: -k for k, o in options},
+                     "mean_payment": float(g["amount_mean"])})
     order = {code: i for i, code in enumerate(scenario.members)}
     return sorted(rows, key=lambda r: (-r["k"], order[r["member"]]))
 
@@ -100,19 +136,25 @@ def _contracts(df: pd.DataFrame, scenario: Scenario) -> list[dict]:
 def appearances(lists: pd.Series | pa.ChunkedArray) -> pd.Series:
     """In how many runs each member appears in a per-run list column: a list of members, or of side
     payments or exemptions (their `member`; a member may sell vetoes, or hold exemptions, on several
-    issues in one run, and counts once). Counted in Arrow, without a Python object per row."""
+    issues in one run, and counts once). Counted on Arrow dictionary codes, without a Python object
+    per row (a million runs of string pairs grouped in Arrow took ~260 MiB)."""
     if isinstance(lists, pa.ChunkedArray | pa.Array):
         arrow = lists
     elif isinstance(lists.dtype, pd.ArrowDtype):
         arrow = pa.array(lists.array)  # zero-copy
     else:
         arrow = pa.array(lists.tolist(), type=pa.list_(pa.string()))
+    if isinstance(arrow, pa.ChunkedArray):  # one array: run indices count from its start
+        arrow = arrow.combine_chunks()
     items = pc.list_flatten(arrow)
     if pa.types.is_struct(items.type):
         items = pc.struct_field(items, "member")
-    pairs = pa.table({"run": pc.list_parent_indices(arrow), "member": items}).group_by(["run", "member"]).aggregate([])
-    counts = pairs.group_by("member").aggregate([("run", "count")]).to_pydict()
-    return pd.Series(dict(zip(counts["member"], counts["run_count"])), dtype="int64")
+    codes = pc.dictionary_encode(items)
+    members = codes.dictionary.to_pylist()
+    runs = np.asarray(pc.list_parent_indices(arrow), dtype=np.int64)
+    pairs = np.unique(runs * max(len(members), 1) + codes.indices.to_numpy())  # (run, member) once per run
+    counts = np.bincount(pairs % max(len(members), 1), minlength=len(members))
+    return pd.Series(dict(zip(members, counts.tolist())), dtype="int64")
 
 
 def _member_shares(counts: pd.Series, scenario: Scenario, n: int) -> list[dict]:
@@ -138,6 +180,9 @@ def render(summary: dict, top: int = 8) -> str:
     if partial["k"]:
         lines.append(f"  partial declaration (contested issues dropped at the deadline): {fmt_share(partial)}")
     for name, issue in summary["issues"].items():
+        if issue.get("kind") == "choice":
+            lines += ["", *_render_choice(name, issue)]
+            continue
         lines += ["", f"{issue['label']} ({name}): status quo {issue['status_quo']:g}, agreed in "
                       f"{issue['agreed']['p']:.1%} of runs",
                   f"  the text that stands after the summit: mean {issue['mean']:.1f}, 90 % of runs in "
@@ -158,10 +203,15 @@ def render(summary: dict, top: int = 8) -> str:
         lines.append(f"  {row['member']}  {row['name']:<16} {fmt_share(row)}")
     if not summary["holdouts"]:
         lines.append("  none")
+    for code, row in summary.get("satisfied", {}).items():
+        minimum = ", ".join(f"{issue} >= {level:g}" for issue, level in row["minimum"].items())
+        lines += ["", f"{row['name']} ({code}) satisfied (its minimum met: {minimum}): {fmt_share(row)}"]
     if summary["contracts"]:
-        lines += ["", "Vetoes sold for a side payment (share of runs; the contract's mean level and payment):"]
+        lines += ["", "Vetoes sold for a side payment (share of runs; what the contract fixed, and the mean payment):"]
         for row in summary["contracts"][:top]:
-            lines.append(f"  {row['member']} on {row['issue']:<14} {fmt_share(row)}  level {row['mean_level']:.1f}, "
+            fixed = (f"level {row['mean_level']:.1f}" if row["mean_level"] is not None else
+                     "option " + ", ".join(f"{o} ({k})" for o, k in row["options"].items()))
+            lines.append(f"  {row['member']} on {row['issue']:<14} {fmt_share(row)}  {fixed}, "
                          f"payment {row['mean_payment']:.2f}")
     if summary["carve_outs"]:
         lines += ["", "Exemptions (carve-outs) in the agreed text (share of runs):"]
@@ -172,6 +222,24 @@ def render(summary: dict, top: int = 8) -> str:
     return "\n".join(lines)
 
 
+def _render_choice(name: str, issue: dict) -> list[str]:
+    """A choice issue's block of the console summary: the share of runs per option that stands."""
+    apart = ", decided on its own (not in the declaration)" if issue["decided"] == "on_its_own" else ""
+    lines = [f"{issue['label']} ({name}): a choice{apart}; the fallback {issue['status_quo']} stands unless another "
+             f"option is agreed; another was agreed in {issue['agreed']['p']:.1%} of runs" if apart else
+             f"{issue['label']} ({name}): a choice; the fallback {issue['status_quo']} stands unless another "
+             f"option is agreed; agreed in {issue['agreed']['p']:.1%} of runs"]
+    for row in issue["options"]:
+        low, high = row["ci95"]
+        fallback = " (the fallback)" if row["option"] == issue["status_quo"] else ""
+        label = textwrap.shorten(f"{row['option']}{fallback}: {row['text']}", 66, placeholder="...")
+        lines.append(f"  {row['p']:6.1%} [{low:5.1%}, {high:5.1%}]  {label}")
+    if issue["vetoes"]:
+        lines.append("  vetoes in force: " + "; ".join(f"{code} on {', '.join(options)}"
+                                                      for code, options in issue["vetoes"].items()))
+    return lines
+
+
 def trace_table(model: NegotiationModel) -> pd.DataFrame:
     """Per member and round: position on each issue and vote (round 0 = the drawn ideal points)."""
     frame = model.datacollector.get_agenttype_vars_dataframe(Ally).reset_index()
@@ -180,23 +248,27 @@ def trace_table(model: NegotiationModel) -> pd.DataFrame:
 
 def render_trace(model: NegotiationModel) -> str:
     """Round by round: the chair's draft and who objected; then the outcome."""
-    out, issues = model.outcome, model.params.issues
+    p = model.params
+    out, issues, choices = model.outcome, p.issues, p.choices
     rounds = model.datacollector.get_model_vars_dataframe().iloc[1:]
-    head = f"{'round':>5}  " + "  ".join(f"{i[:10]:>10}" for i in issues) + "  objectors"
-    quo = "  ".join(f"{q:>10.1f}" for q in model.params.status_quo)
+    head = f"{'round':>5}  " + "  ".join(f"{i[:10]:>10}" for i in issues + choices) + "  objectors"
+    fallbacks = [options[q] for options, q in zip(p.options, p.choice_status_quo)]
+    quo = "  ".join([f"{q:>10.1f}" for q in p.status_quo] + [f"{o[:10]:>10}" for o in fallbacks])
     lines = [f"{model.scenario_config.name}: replication {model.replication} of seed {model.seed}",
              f"chair's draft per issue (0-100) and the members who objected to it; round {model.params.rounds} is "
              "the summit (its last drafting session shown)", "", head, f"{'quo':>5}  {quo}  (the status quo)"]
     for _, row in rounds.iterrows():
-        drafts = "  ".join(f"{row[f'draft_{i}']:>10.1f}" for i in issues)
+        drafts = "  ".join([f"{row[f'draft_{i}']:>10.1f}" for i in issues] + [f"{row[f'option_{c}'][:10]:>10}"
+                                                                               for c in choices])
         lines.append(f"{int(row['round']):>5}  {drafts}  {row['objectors'] or '(none: all accept)'}")
     result = {"consensus": f"consensus in round {out.agreement_round}",
               "partial": f"deadline passed; partial declaration in round {out.agreement_round}",
               "none": "deadline passed; no declaration"}[out.kind]
     if out.summit_session:
         result += f", summit session {out.summit_session}"
-    levels = ", ".join(f"{k} {v:.1f}" + ("" if out.agreed[k] else " (not agreed: the status quo stands)")
-                       for k, v in out.levels.items())
+    stands = [(k, f"{v:.1f}") for k, v in out.levels.items()] + list(out.options.items())
+    levels = ", ".join(f"{k} {v}" + ("" if out.agreed[k] else " (not agreed: the status quo stands)")
+                       for k, v in stands)
     lines += ["", f"outcome: {result} ({levels})",
               f"last holdouts: {' '.join(out.holdouts) or 'none'}",
               f"vetoes sold (member:issue@round=level/payment): {' '.join(map(str, out.side_payments)) or 'none'}",

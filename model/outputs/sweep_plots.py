@@ -100,14 +100,15 @@ def parameter_label(path: str, scenario: Scenario, unit: bool = False) -> str:
     return f"{text} ({units[0]})" if unit and units else text
 
 
-def outcome_name(scenario: Scenario) -> str:
-    """What the sweep's differences and indices are of (the sweep's `outcome`, as finish_sweep reads it)."""
-    outcome = scenario.sweep.outcome if scenario.sweep else "consensus"
+def outcome_name(scenario: Scenario, outcome: str) -> str:
+    """What the sweep's differences and indices are of (its design's `outcome`), in words."""
     if outcome == "consensus":
         return "P(consensus)"
-    issue = outcome.removeprefix("level_")
+    issue, code = outcome.removeprefix("level_"), outcome.removeprefix("satisfied_")
     if outcome.startswith("level_") and issue in scenario.issues:
         return f"mean level on {_issue_name(scenario, issue)} (points)"
+    if outcome.startswith("satisfied_") and code in scenario.members:
+        return f"P({scenario.members[code].name}'s minimum met)"
     return f"mean {outcome}"
 
 
@@ -391,7 +392,7 @@ def _ranked_bars(ax, labels: list[str], series: list[tuple[np.ndarray, np.ndarra
 @styled
 def plot_sensitivity(scenario: Scenario, design: Design, indices: pd.DataFrame, warnings: list[str]) -> Figure:
     """Which parameters drive the outcome: Sobol S1/ST or Morris mu* with 95 % bootstrap intervals."""
-    outcome = outcome_name(scenario)
+    outcome = outcome_name(scenario, design.outcome)
     labels = [f"{i + 1}. {wrap(parameter_label(p, scenario), 34, indent='    ')}"
               for i, p in enumerate(indices["parameter"])]
     morris = design.method == "morris"
@@ -475,7 +476,7 @@ def _difference_marks(ax, x: np.ndarray, d: pd.DataFrame, curve: bool) -> list:
 @styled
 def plot_differences(scenario: Scenario, design: Design, differences: pd.DataFrame) -> Figure:
     """Change from the reference point, paired under common random numbers, beside the unpaired interval."""
-    outcome = outcome_name(scenario)
+    outcome = outcome_name(scenario, design.outcome)
     d = differences.dropna(subset=["difference"])
     single = len(design.parameters) == 1
     if single:
@@ -517,7 +518,7 @@ def plot_differences(scenario: Scenario, design: Design, differences: pd.DataFra
 @styled
 def plot_persuasion(scenario: Scenario, design: Design, points: pd.DataFrame, differences: pd.DataFrame) -> Figure:
     """Who must be persuaded: the change in the outcome when one member moves toward the compromise."""
-    outcome = outcome_name(scenario)
+    outcome = outcome_name(scenario, design.outcome)
     rows = differences[differences["point"] > 0].sort_values("difference", ascending=False, kind="stable")
     colours = member_colours(scenario)
     names = scenario.members

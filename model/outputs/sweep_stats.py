@@ -26,8 +26,9 @@ TOP_HOLDOUTS = 3
 
 
 def summary_columns(name: str, kind: pa.DataType) -> bool:
-    """The columns a summary needs: ids, seeds and errors, consensus, levels and stand-in outcomes, holdouts."""
-    if name in ("point", "replication", "seed", "error", "consensus", "holdouts"):
+    """The columns a summary needs: ids, seeds and errors, consensus, levels and stand-in outcomes,
+    whether members' minima were met, holdouts."""
+    if name in ("point", "replication", "seed", "error", "consensus", "holdouts") or name.startswith("satisfied_"):
         return True
     return name not in ID_COLUMNS and (pa.types.is_floating(kind) or pa.types.is_integer(kind))
 
@@ -130,7 +131,7 @@ def sensitivity(design: Design, scenario: Scenario, points: pd.DataFrame, seed: 
     """Sobol (S1, ST) or Morris (mu*, sigma) indices of the sweep's outcome, with SALib's bootstrap
     95 % intervals, and warnings where those intervals are too wide to rank the factors."""
     sweep = scenario.sweep
-    column = outcome_column(sweep.outcome)
+    column = outcome_column(design.outcome)
     y = points[column].to_numpy(dtype=float)
     if np.isnan(y).any():
         missing = points.loc[np.isnan(y), "point"].tolist()
@@ -200,8 +201,7 @@ def analyse(runs: pa.Table, scenario: Scenario, design: Design, seeds: np.ndarra
     points = point_table(runs, design, seeds, replicates.target_halfwidth, replicates.replications)
     failures = runs.select([c for c in ("point", "run_id", "replication", "seed", "error") if c in runs.column_names])
     failures = failures.filter(pc.is_valid(failures["error"])).to_pandas()
-    # persuasion is always about P(consensus), whatever a sweep block in the same file says
-    outcome = scenario.sweep.outcome if scenario.sweep and design.method != "persuade" else "consensus"
+    outcome = design.outcome
     summary = {
         "scenario": scenario.name, "title": scenario.title, "seed": seed,
         "design": design.method, "parameters": list(design.parameters), "points": design.points,
@@ -251,7 +251,8 @@ def render_sweep(summary: dict, points: pd.DataFrame, limit: int = 25) -> str:
         lines.append(f"sequential stopping: {s['points_reached_target']} points reached half-width "
                      f"{s['target_halfwidth']}; {s['points_at_cap']} stopped at the cap of {s['max_replications']}")
     if "persuasion" in summary:
-        lines += ["", "Who must be persuaded: change in P(consensus) when the member moves toward the compromise",
+        what = "P(consensus)" if summary["outcome"] == "consensus" else f"mean {summary['outcome']}"
+        lines += ["", f"Who must be persuaded: change in {what} when the member moves toward the compromise",
                   "(paired under common random numbers; 95 % interval)"]
         for row in summary["persuasion"][:limit]:
             lines.append(f"  {row['member']:<4} {row['difference']:+.3f} [{row['ci_low']:+.3f}, {row['ci_high']:+.3f}]")

@@ -15,7 +15,10 @@ uniform midpoint, the normal mean, after bloc and member shifts) and the voting 
 
 The model's prediction of a level is the mean, over all runs, of the text that stands after the
 summit (the agreed level, or the status quo where the issue was not agreed), with the 5th and
-95th percentiles as its 90 % interval.
+95th percentiles as its 90 % interval. On a choice issue it is the share of runs in which the
+observed option stands, beside two baseline picks: the option with the largest salience x
+capability weighted utility, and the fallback. For a member with a minimum (Kyiv), the share of
+runs in which the text meets it is compared with whether it was met.
 """
 
 from __future__ import annotations
@@ -53,6 +56,14 @@ def baselines(scenario: Scenario) -> dict[str, dict[str, float]]:
     return {name: {issue: float(v[k]) for k, issue in enumerate(p.issues)} for name, v in values.items()}
 
 
+def choice_baselines(scenario: Scenario) -> dict[str, dict[str, str]]:
+    """Baseline -> choice issue -> the option it picks (voting members only)."""
+    p = params_for(scenario)
+    pick = rules.weighted_pick(p.utility, p.capability[:, None] * p.choice_salience * p.voting[:, None], p.valid)
+    return {"weighted_pick": {c: p.options[j][pick[j]] for j, c in enumerate(p.choices)},
+            "status_quo": {c: scenario.issues[c].status_quo for c in p.choices}}
+
+
 def compare(summary: dict, scenario: Scenario) -> dict:
     """Predicted vs observed for a scenario with an `observed` block (see docs/validation.md).
 
@@ -78,6 +89,18 @@ def compare(summary: dict, scenario: Scenario) -> dict:
             row[b] = base[b][name]
             row[f"{b}_abs_error"] = abs(base[b][name] - level)
         issues[name] = row
+    choices = {}
+    picks = choice_baselines(scenario) if obs.options else {}
+    for name, option in obs.options.items():
+        shares = {row["option"]: row for row in summary["issues"][name]["options"]}
+        modal = max(shares.values(), key=lambda row: row["p"])["option"]
+        choices[name] = {"observed": option, "p_observed": shares[option]["p"], "ci95": shares[option]["ci95"],
+                         "modal": modal, "matched": modal == option,
+                         **{b: picks[b][name] for b in picks}, **{f"{b}_matched": picks[b][name] == option for b in picks}}
+    satisfied = {code: {"observed": met, "predicted": summary["satisfied"][code]["p"],
+                        "ci95": summary["satisfied"][code]["ci95"],
+                        "matched": bool((summary["satisfied"][code]["p"] >= 0.5) == met)}
+                 for code, met in obs.satisfied.items()}
     p_cons = summary["consensus"]["p"]
     rounds = summary["agreement_round"]
     late = rounds["last_round"]["p"]
@@ -89,6 +112,8 @@ def compare(summary: dict, scenario: Scenario) -> dict:
     return {
         "caveat": OUTCOME_KNOWN,
         "issues": issues,
+        "choices": choices,
+        "satisfied": satisfied,
         "consensus": {"observed": obs.consensus, "predicted": p_cons, "ci95": summary["consensus"]["ci95"],
                       "matched": bool((p_cons >= 0.5) == obs.consensus),
                       "abs_error": abs(p_cons - float(obs.consensus))},
@@ -129,14 +154,16 @@ def _mae(issues: dict) -> dict:
 
 def render_comparison(v: dict) -> str:
     """The console block printed under a scenario's summary."""
-    lines = ["Validation against the observed outcome (levels 0-100; 90 % interval = 5th-95th percentile of runs):",
-             f"  {'issue':<16}{'observed':>9}{'model':>8}{'90 % interval':>17}{'|err|':>7}"
-             f"{'compr.':>8}{'|err|':>7}{'w.med.':>8}{'|err|':>7}{'mean':>8}{'|err|':>7}{'s.quo':>8}{'|err|':>7}"]
-    for name, r in v["issues"].items():
-        lines.append(f"  {name[:15]:<16}{r['observed']:>9.0f}{_prediction_cells(r, 8)}")
-    mae = v["mae"]
-    lines.append("  mean absolute error: model " + _fmt(mae["model"]) + ", "
-                 + ", ".join(f"{b.replace('_', ' ')} {_fmt(mae[b])}" for b in BASELINES))
+    lines = ["Validation against the observed outcome (levels 0-100; 90 % interval = 5th-95th percentile of runs):"]
+    if v["issues"]:  # a case may be a choice alone
+        lines.append(f"  {'issue':<16}{'observed':>9}{'model':>8}{'90 % interval':>17}{'|err|':>7}"
+                     f"{'compr.':>8}{'|err|':>7}{'w.med.':>8}{'|err|':>7}{'mean':>8}{'|err|':>7}{'s.quo':>8}{'|err|':>7}")
+        for name, r in v["issues"].items():
+            lines.append(f"  {name[:15]:<16}{r['observed']:>9.0f}{_prediction_cells(r, 8)}")
+        mae = v["mae"]
+        lines.append("  mean absolute error: model " + _fmt(mae["model"]) + ", "
+                     + ", ".join(f"{b.replace('_', ' ')} {_fmt(mae[b])}" for b in BASELINES))
+    lines += ["  " + line for line in choice_lines(v)]
     c = v["consensus"]
     lines.append(f"  consensus: observed {'yes' if c['observed'] else 'no'}, model P = {c['predicted']:.3f} "
                  f"({'matches' if c['matched'] else 'does not match'} at P >= 0.5)")
@@ -158,6 +185,21 @@ def render_comparison(v: dict) -> str:
     return "\n".join(lines)
 
 
+def choice_lines(v: dict) -> list[str]:
+    """One line per choice issue (the observed option's share, the modal option, the baselines' picks)
+    and per member's minimum (observed met or not, the model's share of runs meeting it)."""
+    lines = []
+    for name, r in v.get("choices", {}).items():
+        low, high = r["ci95"]
+        lines.append(f"{name}: observed {r['observed']}; model: it stands in {r['p_observed']:.1%} "
+                     f"[{low:.1%}, {high:.1%}] of runs, modal option {r['modal']}; baselines: weighted pick "
+                     f"{r['weighted_pick']}, status quo {r['status_quo']}")
+    for code, r in v.get("satisfied", {}).items():
+        lines.append(f"{code} satisfied (its minimum met): observed {'yes' if r['observed'] else 'no'}, model P = "
+                     f"{r['predicted']:.3f} ({'matches' if r['matched'] else 'does not match'} at P >= 0.5)")
+    return lines
+
+
 def _prediction_cells(r, width: int) -> str:
     """One issue's row after the observed level: the model's mean, 90 % interval and |error| (the
     mean `width` characters wide), then each baseline and its |error|."""
@@ -174,11 +216,14 @@ def _fmt(x: float | None) -> str:
 
 
 # ---------------------------------------------------------------- a folder of historical cases
+LEVEL_COLUMNS = ("observed", "predicted", "p05", "p95", "abs_error", "inside_90", "agreed",
+                 *(x for b in BASELINES for x in (b, f"{b}_abs_error")))
+TIDY_COLUMNS = ("scenario", "issue", *LEVEL_COLUMNS)  # validation.parquet, even with no level observed
+
+
 def tidy(name: str, v: dict) -> list[dict]:
-    """One row per observed issue of one scenario's comparison."""
-    return [{"scenario": name, "issue": issue, **{k: r[k] for k in (
-        "observed", "predicted", "p05", "p95", "abs_error", "inside_90", "agreed",
-        *(x for b in BASELINES for x in (b, f"{b}_abs_error")))}} for issue, r in v["issues"].items()]
+    """One row per observed level issue of one scenario's comparison."""
+    return [{"scenario": name, "issue": issue, **{k: r[k] for k in LEVEL_COLUMNS}} for issue, r in v["issues"].items()]
 
 
 def case_row(name: str, summary: dict) -> dict:
@@ -191,6 +236,9 @@ def case_row(name: str, summary: dict) -> dict:
             "holdouts_observed": " ".join(h["member"] for h in v["holdouts"]["observed"]),
             "holdout_recall": v["holdouts"]["recall"], "holdout_precision": v["holdouts"]["precision"],
             "top_holdouts": " ".join(f"{h['member']}:{h['p']:.3f}" for h in v["holdouts"]["top_predicted"]),
+            "choices": " ".join(f"{c}:{r['observed']}={r['p_observed']:.3f}" for c, r in v["choices"].items()),
+            "satisfied": " ".join(f"{m}:{'yes' if r['observed'] else 'no'}={r['predicted']:.3f}"
+                                  for m, r in v["satisfied"].items()),
             **{f"mae_{k}": x for k, x in v["mae"].items()}}
 
 
@@ -208,6 +256,9 @@ def render_folder(t: pd.DataFrame, summaries: dict[str, dict]) -> str:
     head = (f"{'scenario':<16}{'issue':<16}{'obs.':>6}{'model':>7}{'90 % interval':>16}{'|err|':>7}"
             f"{'compr.':>8}{'|err|':>7}{'w.med.':>8}{'|err|':>7}{'mean':>8}{'|err|':>7}{'s.quo':>8}{'|err|':>7}")
     lines = ["Validation: predicted vs observed levels (0-100 scale)", "", head, "-" * len(head)]
+    if t.empty:  # a folder of choices alone (Secretary General selections)
+        return "\n".join(["Validation: no observed levels in this folder; the choices below are the test.",
+                          *_case_lines(summaries)])
     for _, r in t.iterrows():
         lines.append(f"{r['scenario'][:15]:<16}{r['issue'][:15]:<16}{r['observed']:>6.0f}{_prediction_cells(r, 7)}")
     mae = overall_mae(t)
@@ -223,7 +274,12 @@ def render_folder(t: pd.DataFrame, summaries: dict[str, dict]) -> str:
     best = min(BASELINES, key=lambda b: mae[b])
     verdict = ("beats" if mae["model"] < mae[best] else "does not beat")
     lines.append(f"  The model {verdict} the best baseline here ({BASELINE_LABELS[best]}, {mae[best]:.1f}).")
-    lines += ["", f"{'scenario':<16}{'consensus obs.':>15}{'P(model)':>10}{'late obs.':>10}{'median rd':>10}"
+    return "\n".join([*lines, *_case_lines(summaries)])
+
+
+def _case_lines(summaries: dict[str, dict]) -> list[str]:
+    """Per case: consensus, timing and holdouts against what happened; then choices and minima; caveats."""
+    lines = ["", f"{'scenario':<16}{'consensus obs.':>15}{'P(model)':>10}{'late obs.':>10}{'median rd':>10}"
                   f"{'P(last rd)':>11}  observed holdouts (share of runs) / model's top holdouts"]
     for name, s in summaries.items():
         v = s["validation"]
@@ -235,11 +291,14 @@ def render_folder(t: pd.DataFrame, summaries: dict[str, dict]) -> str:
         top = " ".join(f"{x['member']} {x['p']:.2f}" for x in h["top_predicted"][:4]) or "none"
         lines.append(f"{name[:15]:<16}{'yes' if c['observed'] else 'no':>15}{c['predicted']:>10.3f}{late:>10}"
                      f"{median:>10}{last:>11}  {seen} / {top}")
+    picks = [f"{name[:15]:<16}{line}" for name, s in summaries.items() for line in choice_lines(s["validation"])]
+    if picks:
+        lines += ["", "Choice issues and members' minima (observed vs the share of runs):", *picks]
     lines += ["", *wrapped(f"Caveat: {OUTCOME_KNOWN}"),
               *wrapped("Baselines use the members' point codes and the voting members only; the model's level "
                         "is the mean, over all runs, of the text that stands (the agreed level, or the status quo where "
                         "the issue was not agreed).")]
-    return "\n".join(lines)
+    return lines
 
 
 def wrapped(text: str, **kw) -> list[str]:

@@ -38,6 +38,7 @@ class Design:
     overrides: list[dict[str, float]]
     parameters: tuple[str, ...]
     integer: frozenset[str] = frozenset()
+    outcome: str = "consensus"  # what paired differences and indices are of (a results column, or consensus)
 
     @property
     def points(self) -> int:
@@ -60,7 +61,7 @@ def build_design(scenario: Scenario, seed: int, source: str = "<scenario>") -> D
     table = pd.DataFrame(values, columns=list(names))
     table.insert(0, "point", np.arange(len(table), dtype=np.int64))
     overrides = [{n: (int(v) if n in integer else float(v)) for n, v in zip(names, row)} for row in values]
-    return Design(sweep.design, table, overrides, names, frozenset(integer))
+    return Design(sweep.design, table, overrides, names, frozenset(integer), sweep.outcome)
 
 
 def salib_problem(sweep: Sweep) -> dict:

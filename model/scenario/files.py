@@ -323,6 +323,8 @@ def _problems(errors: list[dict]) -> list[tuple[str, str]]:
     problems = []
     for err in _drop_other_union_branches(errors):
         loc = [str(p) for p in err["loc"] if not _is_union_tag(p)]
+        if len(loc) > 2 and loc[0] == "issues" and loc[2] in ("level", "choice"):
+            del loc[2]  # the kind of issue pydantic validated against, not a key of the file
         where = ".".join(loc)
         kind = err["type"]
         if kind == "removed_key":  # a format-1 key: name it and what replaces it

@@ -15,7 +15,7 @@ from functools import cached_property
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 T = TypeVar("T")
@@ -159,6 +159,9 @@ Cost = Annotated[Number, Field(ge=0.0)]  # salience-weighted points (a member's 
 
 
 class Issue(Strict):
+    """A level issue: the text is a level on the issue's 0-100 scale."""
+
+    kind: Literal["level"] = "level"
     label: str
     anchors: dict[Level, str] = Field(description="scale level -> communiqué phrasing")
     source: str = ""
@@ -186,6 +189,45 @@ class Issue(Strict):
         return anchors[gaps.argmin(axis=-1)]  # argmin takes the first, i.e. lower, of equal gaps
 
 
+OptionId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_]+$")]
+
+
+class ChoiceIssue(Strict):
+    """A choice issue: the outcome is one of named options (who becomes Secretary General)."""
+
+    kind: Literal["choice"]
+    label: str
+    options: dict[OptionId, str] = Field(description="option id -> what the outcome is, in words")
+    source: str = ""
+    status_quo: str = Field(description="the option that stands if none is agreed (the fallback)")
+    status_quo_source: str = Field("", description="where the fallback was coded from, with its date")
+    decided: Literal["in_declaration", "on_its_own"] = Field(
+        "in_declaration", description="part of the declaration's package, or a decision of its own (the North "
+                                      "Atlantic Council appoints the Secretary General apart from the communique)")
+
+    @model_validator(mode="after")
+    def _fallback_is_an_option(self):
+        if len(self.options) < 2:
+            raise ValueError("options: a choice needs at least two options (one of them the status_quo)")
+        if self.status_quo not in self.options:
+            raise ValueError(f"status_quo: {shown(self.status_quo)} is not one of the options "
+                             f"({listing(self.options)}); name the option that stands if none is agreed")
+        return self
+
+    def phrase(self, option: str) -> str:
+        return self.options[option]
+
+
+def _issue_kind(value) -> str:
+    """A level issue needs no `kind` key (files written before choice issues existed)."""
+    return value.get("kind", "level") if isinstance(value, dict) else getattr(value, "kind", "level")
+
+
+AnyIssue = Annotated[Annotated[Issue, Tag("level")] | Annotated[ChoiceIssue, Tag("choice")],
+                     Discriminator(_issue_kind)]
+Utility = Annotated[Number, Field(ge=0.0, le=100.0)]
+
+
 class Bloc(Strict):
     label: str
     shift: dict[str, Number] = Field(default_factory=dict, description="issue -> points added to ideals")
@@ -198,7 +240,7 @@ class Capability(Strict):
 
 class MemberData(Strict):
     gdp_usd_bn: Annotated[Number, Field(gt=0)]
-    milex_pct_gdp: Annotated[Number, Field(ge=0, le=20)]
+    milex_pct_gdp: Annotated[Number, Field(ge=0, le=60)]  # a war economy too (Ukraine 2023: 37 %)
     population_m: Annotated[Number, Field(gt=0)] | None = None
 
 
@@ -224,6 +266,10 @@ class Member(Strict):
     failure_cost: Cost | None = None
     price: dict[str, Cost] = Field(default_factory=dict, description="issue -> the side payment on offer for "
                                                                     "this member's veto on it")
+    utility: dict[str, dict[str, Utility]] = Field(
+        default_factory=dict, description="choice issue -> option -> 0-100 (100: the member's best outcome)")
+    veto: dict[str, list[str]] = Field(default_factory=dict, description="choice issue -> options it blocks")
+    minimum: dict[str, Level] = Field(default_factory=dict, description="level issue -> the least it can accept")
 
 
 class Influence(Strict):
@@ -251,7 +297,9 @@ class Observed(Strict):
 
     consensus: Flag
     levels: dict[str, Level] = Field(default_factory=dict)
+    options: dict[str, str] = Field(default_factory=dict, description="choice issue -> the option that stood")
     wording: dict[str, str] = Field(default_factory=dict, description="issue -> the text the level was coded from")
+    satisfied: dict[str, Flag] = Field(default_factory=dict, description="member -> whether its minimum was met")
     holdouts: list[str] = Field(default_factory=list)
     late: Flag | None = Field(None, description="the text was settled only at the summit itself (the last round)")
     source: str = ""
@@ -321,7 +369,7 @@ class Scenario(Strict):
     title: str = ""
     description: str = ""
     references: dict[str, str] = Field(default_factory=dict)
-    issues: dict[str, Issue]
+    issues: dict[str, AnyIssue]
     blocs: dict[str, Bloc]
     capability: Capability = Capability()
     member_defaults: Behaviour = Behaviour()
@@ -331,42 +379,102 @@ class Scenario(Strict):
     observed: Observed | None = None
     sweep: Sweep | None = None
 
+    @property
+    def level_issues(self) -> tuple[str, ...]:
+        """The level issues, in file order."""
+        return tuple(name for name, issue in self.issues.items() if issue.kind == "level")
+
+    @property
+    def choice_issues(self) -> tuple[str, ...]:
+        """The choice issues, in file order."""
+        return tuple(name for name, issue in self.issues.items() if issue.kind == "choice")
+
     @model_validator(mode="after")
     def _cross_references(self):
         problems = []
-        issues = set(self.issues)
-        if not issues:
+        if not self.issues:
             problems.append(("issues", "at least one issue is required"))
+        elif all(getattr(issue, "decided", None) == "on_its_own" for issue in self.issues.values()):
+            problems.append(("issues", "every issue is decided on its own, so the declaration holds nothing; code a "
+                                       "selection alone as decided: in_declaration (docs/coding-rules.md §7)"))
         if not any(m.voting for m in self.members.values()):
             problems.append(("members", "at least one member must have voting: true"))
         for code, m in self.members.items():
-            where = f"members.{code}"
-            if m.bloc not in self.blocs:
-                problems.append((f"{where}.bloc", f"unknown bloc {shown(m.bloc)}; known: {listing(self.blocs)}"))
-            for field in ("ideal", "salience"):
-                given = set(getattr(m, field))
-                for missing in sorted(issues - given):
-                    problems.append((f"{where}.{field}.{missing}", MISSING_PER_ISSUE))
-                for extra in sorted(given - issues):
-                    problems.append((f"{where}.{field}.{extra}", f"unknown issue; known: {listing(self.issues)}"))
-            for field in ("shift", "price"):
-                for extra in sorted(set(getattr(m, field)) - issues):
-                    problems.append((f"{where}.{field}.{extra}", f"unknown issue; known: {listing(self.issues)}"))
-            if m.capability is None and m.data is None:
-                problems.append((f"{where}.data", "give data (gdp_usd_bn, milex_pct_gdp) or a capability"))
+            problems += self._member_problems(code, m)
         for bloc_id, bloc in self.blocs.items():
-            for issue in sorted(set(bloc.shift) - issues):
-                problems.append((f"blocs.{bloc_id}.shift.{issue}", f"unknown issue; known: {listing(self.issues)}"))
+            problems += self._keys(f"blocs.{bloc_id}.shift", bloc.shift, self.level_issues, "a level issue")
         if self.observed:
-            for field in ("levels", "wording"):
-                for issue in sorted(set(getattr(self.observed, field)) - issues):
-                    problems.append((f"observed.{field}.{issue}", f"unknown issue; known: {listing(self.issues)}"))
-            for code in self.observed.holdouts:
-                if code not in self.members:
-                    problems.append(("observed.holdouts", f"unknown member {shown(code)}; known: {listing(self.members)}"))
+            problems += self._observed_problems(self.observed)
         if problems:
             raise ValueError("\n".join(f"{path}: {text}" for path, text in problems))
         return self
+
+    def _keys(self, where: str, given, allowed: tuple[str, ...], kind: str, required: bool = False) -> list:
+        """Problems with the issue keys of one mapping: unknown ones, the wrong kind, missing ones."""
+        problems = []
+        for key in given:
+            if key not in self.issues:
+                problems.append((f"{where}.{key}", f"unknown issue; known: {listing(self.issues)}"))
+            elif key not in allowed:
+                problems.append((f"{where}.{key}", f"{key} is a {self.issues[key].kind} issue; this key takes {kind}"))
+        if required:
+            problems += [(f"{where}.{key}", MISSING_PER_ISSUE) for key in allowed if key not in given]
+        return problems
+
+    def _member_problems(self, code: str, m: Member) -> list:
+        where = f"members.{code}"
+        problems = []
+        if m.bloc not in self.blocs:
+            problems.append((f"{where}.bloc", f"unknown bloc {shown(m.bloc)}; known: {listing(self.blocs)}"))
+        problems += self._keys(f"{where}.salience", m.salience, tuple(self.issues), "any issue", required=True)
+        problems += self._keys(f"{where}.ideal", m.ideal, self.level_issues,
+                               "a level issue (a choice issue takes utility)", required=True)
+        problems += self._keys(f"{where}.utility", m.utility, self.choice_issues,
+                               "a choice issue (a level issue takes ideal)", required=True)
+        for field in ("shift", "minimum"):
+            problems += self._keys(f"{where}.{field}", getattr(m, field), self.level_issues, "a level issue")
+        declaration = tuple(n for n, i in self.issues.items() if i.kind == "level" or i.decided == "in_declaration")
+        problems += self._keys(f"{where}.price", m.price, declaration,
+                               "an issue of the declaration (a choice decided on its own has no contracts)")
+        problems += self._keys(f"{where}.veto", m.veto, self.choice_issues, "a choice issue")
+        for name in set(m.utility) & set(self.choice_issues):
+            options = self.issues[name].options
+            for option in options:
+                if option not in m.utility[name]:
+                    problems.append((f"{where}.utility.{name}.{option}", "missing; give a utility (0-100) for every option"))
+            for option in set(m.utility[name]) - set(options):
+                problems.append((f"{where}.utility.{name}.{option}", f"unknown option; known: {listing(options)}"))
+        for name in set(m.veto) & set(self.choice_issues):
+            issue = self.issues[name]
+            if m.veto[name] and not m.voting:
+                problems.append((f"{where}.veto.{name}", "only a voting member can veto; delete the key or set voting: true"))
+            for option in m.veto[name]:
+                if option not in issue.options:
+                    problems.append((f"{where}.veto.{name}", f"unknown option {shown(option)}; known: {listing(issue.options)}"))
+                elif option == issue.status_quo:
+                    problems.append((f"{where}.veto.{name}", f"{option} is the status quo, which stands when nothing is "
+                                                             "agreed and cannot be vetoed; delete it from the list"))
+        if m.capability is None and m.data is None:
+            problems.append((f"{where}.data", "give data (gdp_usd_bn, milex_pct_gdp) or a capability"))
+        return problems
+
+    def _observed_problems(self, obs: Observed) -> list:
+        problems = self._keys("observed.levels", obs.levels, self.level_issues, "a level issue")
+        problems += self._keys("observed.options", obs.options, self.choice_issues, "a choice issue")
+        problems += self._keys("observed.wording", obs.wording, tuple(self.issues), "any issue")
+        for name, option in obs.options.items():
+            if name in self.choice_issues and option not in self.issues[name].options:
+                problems.append((f"observed.options.{name}", f"unknown option {shown(option)}; "
+                                                             f"known: {listing(self.issues[name].options)}"))
+        for code in obs.holdouts:
+            if code not in self.members:
+                problems.append(("observed.holdouts", f"unknown member {shown(code)}; known: {listing(self.members)}"))
+        for code in obs.satisfied:
+            if code not in self.members or not self.members[code].minimum:
+                minded = [c for c, m in self.members.items() if m.minimum]
+                problems.append((f"observed.satisfied.{code}", "not a member with a minimum; known: "
+                                                               f"{listing(minded) if minded else '(none)'}"))
+        return problems
 
     def behaviour(self, code: str) -> Behaviour:
         """Member `code`'s behaviour: its own values over `member_defaults`."""
