@@ -42,7 +42,7 @@ def summarize(df: pd.DataFrame, scenario: Scenario, seed: int) -> dict:
         "caveat": (OUTCOME_KNOWN if scenario.observed else None),
     }
     if scenario.observed:  # predicted vs observed and the baselines (docs/validation.md)
-        summary["validation"] = compare(summary, scenario)
+        summary["validation"] = compare(summary, scenario, df)
     return summary
 
 

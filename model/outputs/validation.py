@@ -18,7 +18,9 @@ summit (the agreed level, or the status quo where the issue was not agreed), wit
 95th percentiles as its 90 % interval. On a choice issue it is the share of runs in which the
 observed option stands, beside two baseline picks: the option with the largest salience x
 capability weighted utility, and the fallback. For a member with a minimum (Kyiv), the share of
-runs in which the text meets it is compared with whether it was met.
+runs in which the text meets it is compared with whether it was met. Proper scores of the runs
+(`level_scores`, `event_scores`, with scoringrules): the CRPS and the 90 % interval score of each
+level, Brier and log scores of consensus, options and minima.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import textwrap
 
 import numpy as np
 import pandas as pd
+import scoringrules as sr
 
 from model.negotiation import rules
 from model.negotiation.params import params_for
@@ -64,10 +67,11 @@ def choice_baselines(scenario: Scenario) -> dict[str, dict[str, str]]:
             "status_quo": {c: scenario.issues[c].status_quo for c in p.choices}}
 
 
-def compare(summary: dict, scenario: Scenario) -> dict:
-    """Predicted vs observed for a scenario with an `observed` block (see docs/validation.md).
+def compare(summary: dict, scenario: Scenario, df: pd.DataFrame) -> dict:
+    """Predicted vs observed for a scenario with an `observed` block (see docs/validation.md), with
+    proper scores of the run ensemble.
 
-    `summary` is `report.summarize`'s dictionary (without its `validation` key)."""
+    `summary` is `report.summarize`'s dictionary (without its `validation` key); `df` its runs."""
     obs = scenario.observed
     if obs is None:
         raise ScenarioError(f"{scenario.name}: observed: the scenario has no observed block to validate against; "
@@ -84,6 +88,7 @@ def compare(summary: dict, scenario: Scenario) -> dict:
             "agreed": got["agreed"]["p"],
             "abs_error": None if mean is None else abs(mean - level),
             "inside_90": None if mean is None else bool(got["p05"] <= level <= got["p95"]),
+            **level_scores(float(level), df[f"level_{name}"].to_numpy(float), (got["p05"], got["p95"])),
         }
         for b in BASELINES:
             row[b] = base[b][name]
@@ -96,9 +101,10 @@ def compare(summary: dict, scenario: Scenario) -> dict:
         modal = max(shares.values(), key=lambda row: row["p"])["option"]
         choices[name] = {"observed": option, "p_observed": shares[option]["p"], "ci95": shares[option]["ci95"],
                          "modal": modal, "matched": modal == option,
+                         "brier": float(sum(sr.brier_score(float(o == option), row["p"]) for o, row in shares.items())),
                          **{b: picks[b][name] for b in picks}, **{f"{b}_matched": picks[b][name] == option for b in picks}}
     satisfied = {code: {"observed": met, "predicted": summary["satisfied"][code]["p"],
-                        "ci95": summary["satisfied"][code]["ci95"],
+                        "ci95": summary["satisfied"][code]["ci95"], **event_scores(met, summary["satisfied"][code]),
                         "matched": bool((summary["satisfied"][code]["p"] >= 0.5) == met)}
                  for code, met in obs.satisfied.items()}
     p_cons = summary["consensus"]["p"]
@@ -115,7 +121,7 @@ def compare(summary: dict, scenario: Scenario) -> dict:
         "choices": choices,
         "satisfied": satisfied,
         "consensus": {"observed": obs.consensus, "predicted": p_cons, "ci95": summary["consensus"]["ci95"],
-                      "matched": bool((p_cons >= 0.5) == obs.consensus),
+                      "matched": bool((p_cons >= 0.5) == obs.consensus), **event_scores(obs.consensus, summary["consensus"]),
                       "abs_error": abs(p_cons - float(obs.consensus))},
         "timing": {"observed_late": obs.late, "deadline": rounds["deadline"], "median_round": rounds["median"],
                    "last_round": late,
@@ -126,6 +132,26 @@ def compare(summary: dict, scenario: Scenario) -> dict:
                      "observed_in_top": sum(h["member"] in obs.holdouts for h in top[:max(len(obs.holdouts), 1)])},
         "mae": _mae(issues),
     }
+
+
+def level_scores(observed: float, runs: np.ndarray, interval: tuple[float, float]) -> dict[str, float | None]:
+    """Proper scores of the runs' levels (the text that stands) against the observed level: the CRPS
+    of their empirical distribution (points; a point forecast's CRPS is its absolute error) and the
+    interval score of the 90 % `interval` (alpha 0.1: its width plus 20 x how far it misses)."""
+    if not len(runs):
+        return {"crps": None, "interval_score": None}
+    return {"crps": float(sr.crps_ensemble(observed, runs)),
+            "interval_score": float(sr.interval_score(observed, *interval, 0.1))}
+
+
+def event_scores(happened: bool, share: dict) -> dict[str, float | None]:
+    """Brier and log score of an event's share of runs (`proportion`'s k and n) against whether it
+    happened. The log score takes the share as (k + 1/2) / (n + 1), so that 0 or 1 out of finite runs
+    scores finitely."""
+    if not share["n"]:
+        return {"brier": None, "log_score": None}
+    return {"brier": float(sr.brier_score(float(happened), share["p"])),
+            "log_score": float(sr.log_score(float(happened), (share["k"] + 0.5) / (share["n"] + 1)))}
 
 
 def holdout_scores(shares: dict[str, float], observed: list[str]) -> tuple[float | None, float | None]:
@@ -163,10 +189,15 @@ def render_comparison(v: dict) -> str:
         mae = v["mae"]
         lines.append("  mean absolute error: model " + _fmt(mae["model"]) + ", "
                      + ", ".join(f"{b.replace('_', ' ')} {_fmt(mae[b])}" for b in BASELINES))
+        crps = [r["crps"] for r in v["issues"].values() if r["crps"] is not None]
+        if crps:
+            lines.append(f"  mean CRPS of the runs {np.mean(crps):.1f} (a point forecast's CRPS is its absolute error), "
+                         f"mean interval score {np.mean([r['interval_score'] for r in v['issues'].values()]):.1f}")
     lines += ["  " + line for line in choice_lines(v)]
     c = v["consensus"]
     lines.append(f"  consensus: observed {'yes' if c['observed'] else 'no'}, model P = {c['predicted']:.3f} "
-                 f"({'matches' if c['matched'] else 'does not match'} at P >= 0.5)")
+                 f"({'matches' if c['matched'] else 'does not match'} at P >= 0.5), Brier score {c['brier']:.3f}, "
+                 f"log score {c['log_score']:.3f}")
     t = v["timing"]
     if t["last_round"] is not None:
         seen = {True: "late (settled at the summit, the last round)", False: "before the last round",
@@ -192,11 +223,12 @@ def choice_lines(v: dict) -> list[str]:
     for name, r in v.get("choices", {}).items():
         low, high = r["ci95"]
         lines.append(f"{name}: observed {r['observed']}; model: it stands in {r['p_observed']:.1%} "
-                     f"[{low:.1%}, {high:.1%}] of runs, modal option {r['modal']}; baselines: weighted pick "
-                     f"{r['weighted_pick']}, status quo {r['status_quo']}")
+                     f"[{low:.1%}, {high:.1%}] of runs, modal option {r['modal']}, Brier score {r['brier']:.3f}; "
+                     f"baselines: weighted pick {r['weighted_pick']}, status quo {r['status_quo']}")
     for code, r in v.get("satisfied", {}).items():
         lines.append(f"{code} satisfied (its minimum met): observed {'yes' if r['observed'] else 'no'}, model P = "
-                     f"{r['predicted']:.3f} ({'matches' if r['matched'] else 'does not match'} at P >= 0.5)")
+                     f"{r['predicted']:.3f} ({'matches' if r['matched'] else 'does not match'} at P >= 0.5), "
+                     f"Brier score {r['brier']:.3f}")
     return lines
 
 
@@ -216,7 +248,7 @@ def _fmt(x: float | None) -> str:
 
 
 # ---------------------------------------------------------------- a folder of historical cases
-LEVEL_COLUMNS = ("observed", "predicted", "p05", "p95", "abs_error", "inside_90", "agreed",
+LEVEL_COLUMNS = ("observed", "predicted", "p05", "p95", "abs_error", "inside_90", "agreed", "crps", "interval_score",
                  *(x for b in BASELINES for x in (b, f"{b}_abs_error")))
 TIDY_COLUMNS = ("scenario", "issue", *LEVEL_COLUMNS)  # validation.parquet, even with no level observed
 
@@ -230,7 +262,8 @@ def case_row(name: str, summary: dict) -> dict:
     v = summary["validation"]
     return {"scenario": name, "replications": summary["replications"], "seed": summary["seed"],
             "consensus_observed": v["consensus"]["observed"], "p_consensus": v["consensus"]["predicted"],
-            "consensus_matched": v["consensus"]["matched"],
+            "consensus_matched": v["consensus"]["matched"], "brier_consensus": v["consensus"]["brier"],
+            "log_score_consensus": v["consensus"]["log_score"],
             "late_observed": v["timing"]["observed_late"], "median_round": v["timing"]["median_round"],
             "p_last_round": v["timing"]["last_round"],
             "holdouts_observed": " ".join(h["member"] for h in v["holdouts"]["observed"]),
@@ -274,6 +307,12 @@ def render_folder(t: pd.DataFrame, summaries: dict[str, dict]) -> str:
     best = min(BASELINES, key=lambda b: mae[b])
     verdict = ("beats" if mae["model"] < mae[best] else "does not beat")
     lines.append(f"  The model {verdict} the best baseline here ({BASELINE_LABELS[best]}, {mae[best]:.1f}).")
+    briers = [s["validation"]["consensus"]["brier"] for s in summaries.values()]
+    lines += ["", "Proper scores of the model's runs (lower is better):",
+              f"  {'mean CRPS of the levels (points)':<50} {t['crps'].mean():5.1f}   "
+              "(a point forecast's CRPS is its absolute error: compare with the MAEs above)",
+              f"  {'mean interval score of the 90 % intervals':<50} {t['interval_score'].mean():5.1f}",
+              f"  {'Brier score of P(consensus), mean over the cases':<50} {np.mean(briers):7.3f}"]
     return "\n".join([*lines, *_case_lines(summaries)])
 
 
