@@ -163,6 +163,21 @@ def test_both_engines_agree_with_choices_vetoes_contracts_and_noise(seed):
     assert_engines_agree(scenario, seed=seed, first=0, count=60)
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_both_engines_agree_when_a_choice_decided_on_its_own_stands_beside_a_priced_level(seed):
+    """A settled choice decided on its own gains nothing in the declaration's contracts (it is not
+    in the package): both engines price A's veto on the level without it."""
+    utility = {"A": {"keep": 0, "x": 20, "y": 0}, "B": {"keep": 0, "x": 20, "y": 0}, "C": {"keep": 0, "x": 20, "y": 0}}
+    raw = choice_scenario(utility, ideal={"A": 0.0, "B": 100.0, "C": 60.0}, decided="on_its_own", failure_cost=2.0,
+                          protocol={"acceptance_noise": 2.0, "summit_sessions": 2, "preparatory_cost_share": 0.2}
+                          ).model_dump(mode="json", exclude_none=True)
+    raw["members"]["A"]["price"] = {"u": 5.0}
+    scenario = validate(raw, "<own choice, priced level>")
+    df = runs(scenario, 60, seed)
+    assert (df["option_sg"] == "x").any() and df["n_side_payments"].any()  # the case this test is about occurs
+    assert_engines_agree(scenario, seed=seed, first=0, count=60)
+
+
 def test_a_choice_decided_on_its_own_is_settled_apart_from_the_declaration():
     """Everyone prefers X to the incumbent by at least 20 utility points x salience 0.5 = 10 points,
     far above the noise: X is decided in the first session whatever happens to the declaration

@@ -188,7 +188,8 @@ def _level_contracts(p: Params, talks: Talks, ledger: Ledger, aim: np.ndarray, r
                           p.acceptance_noise, sub.fixed[:, :k], sub.draft, int(np.flatnonzero(v == i)[0]), p.price[i])
     issue, level, amount = rules.veto_for_sale(others, sub.draft, sub.position[:, i], p.weight[i], p.status_quo,
                                                p.price[i], sub.fixed[:, :k],
-                                               rules.choice_term(p.gain[[i]], p.veto[[i]], sub.lifted[:, [i]], sub.options)[:, 0])
+                                               rules.choice_term(p.package_gain[[i]], p.package_veto[[i]], sub.lifted[:, [i]],
+                                                                 sub.options)[:, 0])
     sold = issue != rules.NONE
     rows, issue, level, amount = rows[sold], issue[sold], level[sold], amount[sold]
     talks.fixed[rows, issue] = True
@@ -208,8 +209,8 @@ def _choice_contracts(p: Params, talks: Talks, ledger: Ledger, aim: np.ndarray, 
                                int(np.flatnonzero(v == i)[0]), c)
     spare = (rules.distance(p.status_quo, sub.position[:, i], p.weight[i])
              - rules.distance(sub.draft, sub.position[:, i], p.weight[i])
-             + rules.choice_gain(p.gain[[i]], sub.options, skip=c)[:, 0])
-    sold, amount = rules.choice_contract(want, sub.options, c, p.gain[i], p.veto[i], spare, float(p.choice_price[i, c]))
+             + rules.choice_gain(p.package_gain[[i]], sub.options, skip=c)[:, 0])
+    sold, amount = rules.choice_contract(want, sub.options, c, p.package_gain[i], p.package_veto[i], spare, float(p.choice_price[i, c]))
     rows, want, amount = rows[sold], want[sold], amount[sold]
     talks.fixed[rows, k + c] = True
     talks.options[rows, c] = want
