@@ -79,7 +79,7 @@ def outcomes(scenario: Scenario) -> list[str]:
     """What a sweep's differences and indices can be of: P(consensus), the mean level on a level issue,
     or the share of runs meeting a member's minimum."""
     return ["consensus", *(f"level_{issue}" for issue in scenario.level_issues),
-            *(f"satisfied_{code}" for code, member in scenario.members.items() if member.minimum)]
+            *(f"satisfied_{code}" for code in scenario.minded)]
 
 
 def point_seeds(root: int, points: int, common: bool) -> np.ndarray:

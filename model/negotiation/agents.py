@@ -69,12 +69,10 @@ class Ally(mesa.Agent):
         """Payments received minus the cost of others' exemptions, on the issues on the table."""
         return rules.transfers(self.payment, self.carved, self.model.params.carve_out_cost, exempted, on_table)
 
-    def choices(self, options: np.ndarray, skip: int | None = None) -> float:
-        """What the options chosen give it (G_i), minus infinity if it vetoes one (skip: leave a choice out)."""
+    def choices(self, options: np.ndarray) -> float:
+        """What the options chosen give it (G_i), minus infinity if it vetoes one."""
         if not self.model.params.declaration[len(self.position):].any():  # no choice in the package: G_i = 0
             return 0.0
-        if skip is not None:
-            return float(rules.choice_gain(self.gain[None], options[None], skip)[0, 0])
         return float(rules.choice_term(self.gain[None], self.veto[None], self.lifted[None, None], options[None])[0, 0])
 
     def margin(self, draft: np.ndarray, options: np.ndarray, kappa: float, exempted: np.ndarray,
@@ -127,11 +125,10 @@ class Ally(mesa.Agent):
     def ask_choice_price(self, c: int, others_option: int, draft: np.ndarray, options: np.ndarray) -> tuple[bool, float]:
         """(sold, payment): whether it sells its veto on choice `c` to let the option the others want
         through, and for what."""
-        q = self.model.params.status_quo
-        spare = (rules.distance(q, self.position, self.weight) - rules.distance(draft, self.position, self.weight)
-                 + self.choices(options, skip=c))
+        spare = rules.choice_spare(self.position[None], self.weight, self.model.params.status_quo, draft[None],
+                                   self.gain, options[None], c)
         sold, payment = rules.choice_contract(np.array([others_option]), options[None], c, self.gain, self.veto,
-                                              np.array([spare]), float(self.price[len(draft) + c]))
+                                              spare, float(self.price[len(draft) + c]))
         return bool(sold[0]), float(payment[0])
 
     def sell_veto(self, issue: int, payment: float) -> None:
@@ -142,11 +139,11 @@ class Ally(mesa.Agent):
         if issue >= k:
             self.lifted[issue - k] = True
 
-    def ask_exemption(self, draft: np.ndarray, options: np.ndarray) -> int:
+    def ask_exemption(self, draft: np.ndarray) -> int:
         """The level issue on which an exemption would make it accept (rules.NONE: none)."""
-        cost = self.model.params.carve_out_cost
-        grievances = self.grievances(draft, options)[:len(draft)]
-        return int(rules.exemption(grievances, self.margin_now + self.noise, cost, self.carved))
+        p = self.model.params  # an exemption is on a level issue: only their grievances count
+        grievances = rules.grievance(draft, self.position, self.weight, p.status_quo)
+        return int(rules.exemption(grievances, self.margin_now + self.noise, p.carve_out_cost, self.carved))
 
     def exempt(self, issue: int) -> None:
         self.carved[issue] = True
@@ -264,7 +261,7 @@ class Chair(mesa.Agent):
         voting member still prefers the package bearing its cost (noise aside)."""
         p = self.model.params
         for ally in holdouts:
-            issue = ally.ask_exemption(self.draft, self.options) if ally.voting else rules.NONE
+            issue = ally.ask_exemption(self.draft) if ally.voting else rules.NONE
             if issue == rules.NONE:
                 continue
             exempted = self.exempted()

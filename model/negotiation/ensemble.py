@@ -207,9 +207,7 @@ def _choice_contracts(p: Params, talks: Talks, ledger: Ledger, aim: np.ndarray, 
     want = rules.wanted_option(sub.position[:, v], p.weight[v], p.status_quo, aim[v], sub.transfers(p)[:, v],
                                sub.carved[:, v], p.acceptance_noise, sub.draft, sub.choices(p),
                                int(np.flatnonzero(v == i)[0]), c)
-    spare = (rules.distance(p.status_quo, sub.position[:, i], p.weight[i])
-             - rules.distance(sub.draft, sub.position[:, i], p.weight[i])
-             + rules.choice_gain(p.package_gain[[i]], sub.options, skip=c)[:, 0])
+    spare = rules.choice_spare(sub.position[:, i], p.weight[i], p.status_quo, sub.draft, p.package_gain[i], sub.options, c)
     sold, amount = rules.choice_contract(want, sub.options, c, p.package_gain[i], p.package_veto[i], spare, float(p.choice_price[i, c]))
     rows, want, amount = rows[sold], want[sold], amount[sold]
     talks.fixed[rows, k + c] = True

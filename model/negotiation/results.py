@@ -50,8 +50,7 @@ def results_schema(issues: tuple[str, ...], choices: tuple[str, ...] = (), minde
 
 def schema_for(scenario: Scenario) -> pa.Schema:
     """The results columns of `scenario`'s runs."""
-    minded = tuple(code for code, member in scenario.members.items() if member.minimum)
-    return results_schema(scenario.level_issues, scenario.choice_issues, minded)
+    return results_schema(scenario.level_issues, scenario.choice_issues, scenario.minded)
 
 
 def sweep_part_schema(scenario: Scenario) -> pa.Schema:
@@ -160,21 +159,19 @@ class Ledger:
         `agreed` at `package` (levels) and `options`, the others at their status quo; exemptions
         count only on agreed issues. A choice decided on its own keeps what `decided` recorded."""
         p, k = self.p, self.p.k
-        declared = agreed.copy()
-        declared[:, k:] &= ~p.own
+        declared = agreed & p.declaration
         done = declared.any(axis=1)
         self.consensus[rows] = consensus
         self.agreement_round[rows] = np.where(done, round_, 0)
         self.summit_session[rows] = np.where(done & (round_ == p.rounds), session, 0)
-        own = np.concatenate([np.zeros(k, bool), p.own])
-        self.agreed[rows] = np.where(own, self.agreed[rows], declared)
+        self.agreed[rows] = np.where(p.declaration, declared, self.agreed[rows])
         self.levels[rows] = np.where(agreed[:, :k], package, p.status_quo)
         self.options[rows] = np.where(p.own, self.options[rows], np.where(declared[:, k:], options, p.choice_status_quo))
         self.carved[rows] = carved & agreed[:, None, :k]
 
     def _declared(self) -> np.ndarray:
         """(count, K + C) the issues agreed in the declaration (not the choices decided on their own)."""
-        return self.agreed & ~np.concatenate([np.zeros(self.p.k, bool), self.p.own])
+        return self.agreed & self.p.declaration
 
     def satisfied(self) -> np.ndarray:
         """(count, members with a minimum): whether the levels that stand meet each one's minimum."""

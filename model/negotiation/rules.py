@@ -159,7 +159,7 @@ def draft(position: np.ndarray, weight: np.ndarray, status_quo: np.ndarray, fail
     capability does not weigh in). `start` is where the search begins (the previous draft, or the
     status quo); issues settled by a contract (`fixed`, K) stay where `start` has them. A member's
     exempted issue does not enter its margin. With choice issues, the chair first picks each
-    choice's option at the starting levels (`choose_option`, one choice at a time in file order),
+    choice's option at the starting levels (`_choose`, one choice at a time in file order),
     then searches the levels under those options."""
     x, w, base = _objective(position, weight, status_quo, failure_cost, transfers, carved)
     start = np.array(start, dtype=float)
@@ -319,6 +319,14 @@ def choice_grievance(gain: np.ndarray, veto: np.ndarray, lifted: np.ndarray, opt
     for c in range(gain.shape[1]):
         out[..., c] = np.where(_taken(veto, options, c) & ~lifted[:, :, c], np.inf, -_taken(gain, options, c))
     return out
+
+
+def choice_spare(position: np.ndarray, weight: np.ndarray, status_quo: np.ndarray, draft: np.ndarray,
+                 gain: np.ndarray, options: np.ndarray, c: int) -> np.ndarray:
+    """(R,) what the package without choice `c` leaves one member (position (R, K), gain (C, O) on
+    the declaration's choices) against the status quo: the `spare` of `choice_contract`."""
+    return (distance(status_quo, position, weight) - distance(draft, position, weight)
+            + choice_gain(gain[None], options, skip=c)[:, 0])
 
 
 def choice_contract(others_option: np.ndarray, options: np.ndarray, c: int, gain: np.ndarray, veto: np.ndarray,

@@ -353,9 +353,9 @@ def plot_options(df: pd.DataFrame, scenario: Scenario) -> Figure:
     into runs that agreed it and runs where the fallback stood because nothing was agreed, the
     observed option in bold; then, per member with a minimum, the share of runs that meet it."""
     choices = list(scenario.choice_issues)
-    minded = [code for code, m in scenario.members.items() if m.minimum]
+    minded = scenario.minded
     n = len(df)
-    observed = scenario.observed if scenario.observed else None
+    observed = scenario.observed
     heights = [0.9 + 0.36 * len(scenario.issues[c].options) for c in choices] + ([0.9 + 0.36 * len(minded)] if minded else [])
     fig = new_figure(9.0, 0.9 + sum(heights) + NOTE_STRIP_IN)
     grid = fig.add_gridspec(len(heights), 1, height_ratios=heights)
@@ -372,7 +372,7 @@ def plot_options(df: pd.DataFrame, scenario: Scenario) -> Figure:
     if minded:
         rows = [(f"{scenario.members[c].name} ({c}): " + ", ".join(f"{i} >= {v:g}" for i, v in scenario.members[c].minimum.items())
                  + (f" [observed: {'met' if observed.satisfied[c] else 'not met'}]" if observed and c in observed.satisfied else ""),
-                 int(df[f"satisfied_{c}"].sum()), int(df[f"satisfied_{c}"].sum()), False) for c in minded]
+                 *[int(df[f"satisfied_{c}"].sum())] * 2, False) for c in minded]
         _share_panel(fig.add_subplot(grid[len(choices), 0]), rows, n, "Members' minima:\nruns in which the text "
                      "that stands meets them", split=False, legend=False)
     fig.axes[-1].set_xlabel("share of replications (error bars: Wilson 95% CI)")
@@ -658,7 +658,7 @@ def save_figures(df: pd.DataFrame, scenario: Scenario, example_model: Negotiatio
     }
     if not scenario.level_issues:  # an agenda of choices alone (a Secretary General selection)
         del figures["levels"], figures["trajectories"]
-    if scenario.choice_issues or any(m.minimum for m in scenario.members.values()):
+    if scenario.choice_issues or scenario.minded:
         figures["options"] = lambda: plot_options(df, scenario)
     return [save_figure(build(), out_dir, stem)[0] for stem, build in figures.items()]
 

@@ -92,7 +92,7 @@ def _choice_summary(df: pd.DataFrame, scenario: Scenario, name: str) -> dict:
 def _satisfied(df: pd.DataFrame, scenario: Scenario) -> dict:
     """Per member with a minimum: the share of runs in which the text that stands meets it."""
     return {code: {"name": m.name, "minimum": dict(m.minimum), **proportion(int(df[f"satisfied_{code}"].sum()), len(df))}
-            for code, m in scenario.members.items() if m.minimum}
+            for code, m in ((code, scenario.members[code]) for code in scenario.minded)}
 
 
 def _round_summary(df: pd.DataFrame, rounds: int) -> dict:

@@ -50,7 +50,7 @@ def good_runs(runs: pa.Table) -> pa.Table:
 def point_table(runs: pa.Table, design: Design, seeds: np.ndarray, target_halfwidth: float | None,
                 cap: int) -> pd.DataFrame:
     """One row per point: its values and seed, runs and failures, P(consensus) with a Wilson 95 %
-    interval, the mean agreed level per issue (or mean of a stand-in outcome), top holdouts."""
+    interval, the mean level that stands per issue (or mean of a stand-in outcome), top holdouts."""
     table = design.table.copy()
     table["seed"] = seeds
     failed = pc.is_valid(runs["error"]).to_numpy(zero_copy_only=False)  # a run with an error text failed
@@ -136,7 +136,7 @@ def sensitivity(design: Design, scenario: Scenario, points: pd.DataFrame, seed: 
     if np.isnan(y).any():
         missing = points.loc[np.isnan(y), "point"].tolist()
         return pd.DataFrame(), [f"no sensitivity indices: {len(missing)} points have no {column} "
-                                f"(all runs failed or the issue was never agreed), e.g. point {missing[0]}"]
+                                f"(all its runs failed), e.g. point {missing[0]}"]
     problem = salib_problem(sweep)
     salib_seed = seed % 2**31
     if design.method == "sobol":

@@ -276,7 +276,7 @@ def case_row(name: str, summary: dict) -> dict:
 
 
 def overall_mae(table: pd.DataFrame) -> dict[str, float]:
-    """Mean absolute error over every observed issue of every case (the model: issues it agreed)."""
+    """Mean absolute error over every observed level of every case (the model: the mean text that stands)."""
     out = {"model": float(table["abs_error"].dropna().mean())}
     for b in BASELINES:
         out[b] = float(table[f"{b}_abs_error"].mean())

@@ -389,6 +389,11 @@ class Scenario(Strict):
         """The choice issues, in file order."""
         return tuple(name for name, issue in self.issues.items() if issue.kind == "choice")
 
+    @property
+    def minded(self) -> tuple[str, ...]:
+        """The members with a minimum (each gets a `satisfied_<code>` result), in file order."""
+        return tuple(code for code, member in self.members.items() if member.minimum)
+
     @model_validator(mode="after")
     def _cross_references(self):
         problems = []
@@ -470,10 +475,9 @@ class Scenario(Strict):
             if code not in self.members:
                 problems.append(("observed.holdouts", f"unknown member {shown(code)}; known: {listing(self.members)}"))
         for code in obs.satisfied:
-            if code not in self.members or not self.members[code].minimum:
-                minded = [c for c, m in self.members.items() if m.minimum]
+            if code not in self.minded:
                 problems.append((f"observed.satisfied.{code}", "not a member with a minimum; known: "
-                                                               f"{listing(minded) if minded else '(none)'}"))
+                                                               f"{listing(self.minded) if self.minded else '(none)'}"))
         return problems
 
     def behaviour(self, code: str) -> Behaviour:
