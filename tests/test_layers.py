@@ -69,7 +69,7 @@ def graph() -> dict[str, set[str]]:
 
 
 def test_every_module_sits_in_a_layer():
-    assert {p.parent.name for p in PACKAGE.rglob("*.py") if p.parent != PACKAGE} <= set(LAYERS)
+    assert {p.relative_to(PACKAGE).parts[0] for p in PACKAGE.rglob("*.py") if p.parent != PACKAGE} <= set(LAYERS)
     assert sorted(p.name for p in PACKAGE.glob("*.py")) == ["__init__.py"]
 
 

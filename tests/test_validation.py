@@ -119,6 +119,23 @@ def test_validation_table_matches_the_hand_computed_answer(known_folder):
         in done.stdout
 
 
+def test_validate_writes_the_tournament(known_folder):
+    out, done = known_folder
+    board = pd.read_parquet(out / "tournament.parquet")
+    pd.testing.assert_frame_equal(board, pd.read_csv(out / "tournament.csv"), check_dtype=False)
+    assert board["predictor"].tolist()[:2] == ["model", "status_quo"] and len(board) == 10
+    row = board.set_index("predictor").loc["model"]
+    # the model's 20 runs agree on (40, 30) in round 1 in both cases: errors 0 and 8 per case
+    assert row["mae"] == pytest.approx(4.0, abs=1e-4) and row["crps"] == pytest.approx(4.0, abs=1e-4)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["sizes"] == {"cases": 2, "levels": 4, "holdout_rows": 8}
+    assert summary["best"]["mae"] == ["model"] and summary["verdict"].startswith("Lowest mean CRPS of the levels: the model")
+    assert "Forecasting tournament: 2 cases, 4 observed levels" in done.stdout
+    assert "MAE" in done.stdout and "*" in done.stdout
+    for stem in ("tournament-levels", "tournament-skill", "tournament-pit"):
+        assert (out / "figures" / f"{stem}.png").stat().st_size > 0
+
+
 def test_compare_reports_the_text_that_stands_its_interval_and_holdouts():
     s = load_scenario(TINY, ["protocol.acceptance_noise=12"])  # observed: 50 on both issues
     df = to_frame(run_chunk(s, 7, 0, 300, engine="ensemble"))

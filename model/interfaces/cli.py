@@ -48,7 +48,8 @@ EXAMPLES = {
   python run.py replay scenarios/baseline.yaml 0 --seed 3 --set protocol.rounds=4""",
     "validate": """\
   python run.py validate scenarios/history/                 # every summit in the folder vs history
-  python run.py validate scenarios/history/ --runs 4000 --seed 1""",
+  python run.py validate scenarios/history/ --runs 4000 --seed 1
+  python run.py validate scenarios/history/ --calibration results/history-calibration/calibration.json""",
     "calibrate": """\
   python run.py calibrate scenarios/history/                # global parameters, leave-one-summit-out""",
     "show": """\
@@ -219,10 +220,13 @@ def parser() -> Parser:
     c.add_argument("--seed", type=seed_int, metavar="S", help="root seed (default: the scenario's run.seed)")
     c.add_argument("--out", type=out_dir, metavar="DIR", help="where replay-R.csv goes (default: results/<name>/)")
 
-    c = command("validate", "every scenario of a folder against its observed outcome, beside the baselines",
-                validate)
+    c = command("validate", "every scenario of a folder against its observed outcome: the model and the classic "
+                "bargaining models in one forecasting tournament", validate)
     add_scenario(c, "folder of scenarios with observed blocks, e.g. scenarios/history/", "FOLDER")
     add_batch(c)
+    c.add_argument("--calibration", type=Path, metavar="FILE",
+                   help="a calibration.json of `calibrate` on the same folder: also score the model at the "
+                        "parameters of the fold that held each case out")
 
     c = command("calibrate", "calibrate the global parameters on a folder of historical cases, "
                 "with leave-one-summit-out errors", calibrate)
@@ -319,16 +323,19 @@ def replay(args: argparse.Namespace) -> int:
 
 def validate(args: argparse.Namespace) -> int:
     from model.experiments.history import validate_folder
+    from model.outputs.tournament import render
     from model.outputs.validation import render_folder
 
     folder = _folder(args)
     output = Output(args.out or RESULTS / folder.resolve().name, args.fresh, args.quiet)
     result = validate_folder(folder, output, execution(args), seed=args.seed, replications=args.runs,
-                             overrides=args.overrides, command=tuple(args.argv))
+                             overrides=args.overrides, command=tuple(args.argv), calibration=args.calibration)
     if not args.quiet:
         print(render_folder(result.table, result.summaries))
-        figure = ", figures/validation.png (.svg)" if result.figures else ""
-        print(f"\nwrote {result.root}/: validation.parquet (.csv), validation-cases.parquet (.csv){figure}, "
+        print("\n" + render(result.tournament, result.skill, **result.sizes))
+        figures = ", ".join(f"{p.stem}" for p in result.figures)
+        print(f"\nwrote {result.root}/: validation, validation-cases, tournament, tournament-levels, "
+              f"tournament-events, tournament-skill (.parquet, .csv), summary.json, figures/ ({figures}; .png, .svg), "
               "and one results folder per summit")
     return 0
 
