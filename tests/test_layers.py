@@ -104,3 +104,13 @@ def test_the_checker_sees_local_and_relative_imports(tmp_path, monkeypatch):
     (fake / "experiments" / "sweep.py").write_text("from .store import x\n")
     with pytest.raises(pytest.fail.Exception, match="import cycle"):
         test_no_import_cycles()
+
+
+def test_every_package_is_installed():
+    """`pip install .` installs the packages pyproject.toml lists: a subpackage missing there would
+    be absent from an installed copy (the editable install used in development would hide it)."""
+    import tomllib
+
+    listed = set(tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {module_name(p) for p in PACKAGE.rglob("__init__.py")}
+    assert found <= listed, f"packages missing from pyproject.toml: {sorted(found - listed)}"

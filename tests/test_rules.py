@@ -313,3 +313,11 @@ def test_params_capability_is_the_sqrt_mix_of_gdp_and_military_shares(tiny):
 def test_params_anchoring_rises_with_salience(tiny):
     p = build_params(tiny)
     assert p.anchoring == pytest.approx(0.5 + 0.5 * p.salience, abs=1e-15)
+
+
+def test_no_exemption_on_an_agenda_of_choices_alone():
+    """A Secretary General selection has no level issue: a holdout asks for no exemption (an
+    argmax over no issues would fail), for one member (the agents) and for a batch (the ensemble)."""
+    assert int(rules.exemption(np.zeros(0), -1.0, np.zeros(0), np.zeros(0, bool))) == rules.NONE
+    batch = rules.exemption(np.zeros((3, 0)), np.full(3, -1.0), np.zeros(0), np.zeros((3, 0), bool))
+    assert batch.shape == (3,) and (batch == rules.NONE).all()

@@ -127,10 +127,11 @@ def test_one_case_folder_has_no_skill_interval(tmp_path):
 
 
 def test_calibrated_model_runs_each_case_at_its_held_out_fold(tmp_path):
-    fits = {f"without {n}": {"held_out": n, "values": {"protocol.preparatory_cost_share": 0.1}}
-            for n in ("known", "known-late")}
+    names = ("known", "known-late")
+    fits = {f"without {n}": {"fitted_on": [m for m in names if m != n], "held_out": n,
+                             "values": {"protocol.preparatory_cost_share": 0.1}} for n in names}
     path = tmp_path / "calibration.json"
-    path.write_text(json.dumps({"fits": {"all": {"held_out": None, "values": {}}, **fits}}))
+    path.write_text(json.dumps({"fits": {"all": {"fitted_on": list(names), "held_out": None, "values": {}}, **fits}}))
     done = cli("validate", str(KNOWN), "--workers", "1", "--quiet", "--out", str(tmp_path / "out"),
                "--calibration", str(path))
     assert done.returncode == 0, done.stderr
@@ -143,7 +144,8 @@ def test_calibrated_model_runs_each_case_at_its_held_out_fold(tmp_path):
 
 @pytest.mark.parametrize(("content", "named"), [
     ("not json", "not a calibration.json written by `python run.py calibrate`"),
-    (json.dumps({"fits": {"all": {"held_out": None, "values": {}}}}), "no leave-one-summit-out fold held out known"),
+    (json.dumps({"fits": {"all": {"fitted_on": ["known", "known-late"], "held_out": None, "values": {}}}}),
+     "every fit saw known"),
 ])
 def test_bad_calibration_file_is_refused(tmp_path, content, named):
     path = tmp_path / "calibration.json"
@@ -159,3 +161,75 @@ def test_a_case_without_a_status_quo_is_refused(tmp_path):
     del raw["issues"]["a"]["status_quo"]
     (folder / "case.yaml").write_text(yaml.safe_dump(raw))
     assert_refused(cli("validate", str(folder), "--quiet", "--out", str(tmp_path / "out")), "issues.a.status_quo")
+
+
+def test_a_test_case_is_scored_at_the_fit_on_the_train_cases(tmp_path):
+    from model.experiments.history import calibrated_overrides
+
+    path = tmp_path / "calibration.json"
+    path.write_text(json.dumps({"fits": {
+        "all": {"fitted_on": ["a", "b"], "values": {"x": 1}},
+        "without a": {"fitted_on": ["b"], "values": {"x": 2}},
+        "without b": {"fitted_on": ["a"], "values": {"x": 3}}}}))
+    # a train case: the fold that held it out; a test case (c): the fit on all the train cases
+    assert calibrated_overrides(path, ["a", "b", "c"]) == {"a": ["x=2"], "b": ["x=3"], "c": ["x=1"]}
+
+
+# ---------------------------------------------------------------- the frozen split
+def _split_folder(tmp_path, split: dict, broken_test: bool = False):
+    folder = tmp_path / "split"
+    folder.mkdir()
+    shutil.copy(KNOWN / "known.yaml", folder)
+    if broken_test:
+        (folder / "known-late.yaml").write_text("name: [this file is not a scenario\n")
+    else:
+        shutil.copy(KNOWN / "known-late.yaml", folder)
+    (folder / "split.yaml").write_text(yaml.safe_dump(split))
+    return folder
+
+
+def test_calibration_never_reads_a_test_case(tmp_path):
+    from model.experiments import calibration
+
+    folder = _split_folder(tmp_path, {"train": ["known"], "test": ["known-late"], "reason": "by date"},
+                           broken_test=True)
+    assert [c.name for c in calibration.load_cases(folder, quiet=True)] == ["known"]  # the broken file is unread
+    assert_refused(cli("validate", str(folder), "--quiet", "--out", str(tmp_path / "out")), "known-late.yaml")
+
+
+def test_validate_scores_the_test_cases_apart(tmp_path):
+    folder = _split_folder(tmp_path, {"train": ["known"], "test": ["known-late"], "reason": "by date"})
+    done = cli("validate", str(folder), "--workers", "1", "--out", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    assert "On the test cases of" in done.stdout and "Forecasting tournament: 1 case," in done.stdout
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["test"]["cases"] == ["known-late"] and summary["test"]["reason"] == "by date"
+    assert summary["test"]["sizes"]["cases"] == 1 and summary["sizes"]["cases"] == 2
+    test = pd.read_csv(tmp_path / "out" / "tournament-test.csv").set_index("predictor")
+    # known-late alone: the model's runs agree on (40, 30) against observed (40, 38): CRPS (0 + 8) / 2
+    assert test.loc["model", "crps"] == pytest.approx(4.0, abs=1e-4)
+
+
+@pytest.mark.parametrize(("split", "named"), [
+    ({"train": ["known"], "test": []}, "known-late is in no list"),
+    ({"train": ["known", "known-late"], "test": ["known"]}, "known is listed twice"),
+    ({"train": ["known", "known-late", "other"], "test": []}, "other has no file"),
+    ({"train": ["known"]}, "not a split"),
+])
+def test_a_bad_split_is_refused(tmp_path, split, named):
+    folder = _split_folder(tmp_path, split)
+    for command in ("validate", "calibrate"):
+        assert_refused(cli(command, str(folder), "--quiet", "--out", str(tmp_path / "out")), "split.yaml", named)
+
+
+def test_option_scores_are_per_case_choice_then_averaged():
+    rows = []
+    for case, observed in (("c1", "x"), ("c2", "y")):
+        for option, p in (("x", 0.75), ("y", 0.25)):  # the same forecast in both cases
+            rows.append({"case": case, "predictor": "f", "kind": "option", "item": f"sg={option}", "p": p,
+                         "happened": option == observed, "brier": (p - (option == observed)) ** 2,
+                         "log_score": -np.log(p)})
+    board = tournament.table(pd.DataFrame(), pd.DataFrame(rows)).set_index("predictor")
+    # c1: (0.75 - 1)^2 + 0.25^2 = 0.125; c2: 0.75^2 + (0.25 - 1)^2 = 1.125; mean 0.625 (never above 2)
+    assert board.loc["f", "brier_option"] == pytest.approx(0.625)
+    assert board.loc["f", "log_option"] == pytest.approx((-np.log(0.75) - np.log(0.25)) / 2)

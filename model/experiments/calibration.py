@@ -260,7 +260,7 @@ def render(report: dict) -> str:
         lines += ["", f"Leave-one-summit-out: mean held-out level MAE, model {model:.1f}; on the same cases: "
                       + ", ".join(f"{b.replace('_', ' ')} {v:.1f}" for b, v in base.items())
                       + f". The model {verdict} every baseline out of sample.",
-                  *wrapped(f"Caveat: {SMALL_SAMPLE}")]
+                  *wrapped("Caveat: " + SMALL_SAMPLE.format(n=len(held)))]
     lasts = [m["p_last_round"] for m in fits["all"]["cases"].values()]
     lines += wrapped(f"Timing at the fit on all cases: P(agreement at the summit, the last round) from {min(lasts):.3f} to "
                       f"{max(lasts):.3f} across the cases (see each case's `late` in its observed block).")
@@ -271,17 +271,25 @@ def render(report: dict) -> str:
     return "\n".join(lines)
 
 
-def load_cases(folder: Path, overrides=()) -> list[Case]:
-    """The folder's scenarios (each with an observed block) as calibration cases."""
+def load_cases(folder: Path, overrides=(), quiet: bool = False) -> list[Case]:
+    """The folder's scenarios (each with an observed block) as calibration cases: only the train
+    cases where the folder has a split.yaml (the test cases are never read), and only the cases with
+    observed levels (a Secretary General selection alone has nothing to fit: it is skipped, with a note)."""
     from .history import load_cases as validated
 
-    cases = []
-    for path, scenario in validated(folder, overrides):
+    cases, choices_only = [], []
+    for path, scenario in validated(folder, overrides, role="train"):
         if not scenario.observed.levels:
-            raise ScenarioError(f"{path}: observed.levels: empty; calibration fits observed levels, and this case "
-                                "has only choices: validate it, but leave it out of the calibration folder.")
+            choices_only.append(path)
+            continue
         if scenario.run.seed is None:
             raise ScenarioError(f"{path}: run.seed: calibration needs a fixed seed per case (common random numbers); "
                                 "set run.seed or pass --seed.")
         cases.append(Case(scenario.name, str(path), base_raw(scenario), scenario.run.seed))
+    if not cases:
+        raise ScenarioError(f"{choices_only[0]}: observed.levels: empty; calibration fits observed levels, and the "
+                            "folder's cases have only choices: validate them, and calibrate on cases with levels.")
+    if choices_only and not quiet:
+        print(f"calibration: skipping {', '.join(p.name for p in choices_only)} (choices only: no level to fit)",
+              file=sys.stderr)
     return cases

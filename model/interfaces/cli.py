@@ -1,7 +1,7 @@
 """The command line: one subcommand per job, each with its own flags, help and examples.
 
     python run.py scenarios/baseline.yaml            # the main job (the `run` subcommand)
-    python run.py sweep|persuade|replay|validate|calibrate|show ...
+    python run.py sweep|persuade|replay|validate|calibrate|agreement|show ...
 
 Thin on purpose: parse, build the job's argument objects, call the experiment layer, print.
 Every error a user can cause exits with code 2 and one message (`main` returns the exit code).
@@ -52,6 +52,8 @@ EXAMPLES = {
   python run.py validate scenarios/history/ --calibration results/history-calibration/calibration.json""",
     "calibrate": """\
   python run.py calibrate scenarios/history/                # global parameters, leave-one-summit-out""",
+    "agreement": """\
+  python run.py agreement scenarios/history/                # the second codings against the first""",
     "show": """\
   python run.py show scenarios/baseline.yaml                # the resolved scenario, nothing run
   python run.py show scenarios/history/vilnius-2023.yaml --set protocol.rounds=9""",
@@ -233,12 +235,19 @@ def parser() -> Parser:
     add_scenario(c, "folder of scenarios with observed blocks, e.g. scenarios/history/", "FOLDER")
     add_batch(c, engine=False, fresh=False)
 
+    c = command("agreement", "inter-coder agreement: each case of FOLDER/second-coding/ against its first coding "
+                "(Krippendorff's alpha, the baselines' errors under each coding)", agreement)
+    add_scenario(c, "folder of scenarios with a second-coding/ subfolder, e.g. scenarios/history/", "FOLDER")
+    c.add_argument("--out", type=out_dir, metavar="DIR",
+                   help="where agreement.parquet (.csv) goes (default: results/<folder name>-agreement/)")
+    c.add_argument("--quiet", action="store_true", help="print nothing but errors")
+
     c = command("show", "print the resolved scenario (after extends and --set); nothing runs", show)
     add_scenario(c)
     return p
 
 
-SUBCOMMANDS = ("run", "sweep", "persuade", "replay", "validate", "calibrate", "show")
+SUBCOMMANDS = ("run", "sweep", "persuade", "replay", "validate", "calibrate", "agreement", "show")
 
 
 # ---------------------------------------------------------------- the subcommands
@@ -333,10 +342,15 @@ def validate(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(render_folder(result.table, result.summaries))
         print("\n" + render(result.tournament, result.skill, **result.sizes))
+        if result.test:
+            print(f"\nOn the test cases of {folder}/split.yaml alone (the calibrated model fitted on the train "
+                  "cases):\n"
+                  + render(result.test["table"], result.test["skill"], **result.test["sizes"]))
         figures = ", ".join(f"{p.stem}" for p in result.figures)
+        test = ", tournament-test, tournament-test-skill" if result.test else ""
         print(f"\nwrote {result.root}/: validation, validation-cases, tournament, tournament-levels, "
-              f"tournament-events, tournament-skill (.parquet, .csv), summary.json, figures/ ({figures}; .png, .svg), "
-              "and one results folder per summit")
+              f"tournament-events, tournament-skill{test} (.parquet, .csv), summary.json, figures/ ({figures}; "
+              ".png, .svg), and one results folder per summit")
     return 0
 
 
@@ -346,13 +360,26 @@ def calibrate(args: argparse.Namespace) -> int:
     folder = _folder(args)
     overrides = list(args.overrides) + ([f"run.seed={args.seed}"] if args.seed is not None else [])
     out = args.out or RESULTS / f"{folder.resolve().name}-calibration"
-    report = calibration.calibrate(calibration.load_cases(folder, overrides), out,
+    report = calibration.calibrate(calibration.load_cases(folder, overrides, args.quiet), out,
                                    runs=args.runs or calibration.SCREEN_RUNS, workers=execution(args).workers,
                                    quiet=args.quiet)
     if not args.quiet:
         print(calibration.render(report))
         print(f"\nwrote {out}/: calibration.json, calibration.csv (fits and held-out errors), "
               "calibration-screen.csv, calibration-finalists.csv")
+    return 0
+
+
+def agreement(args: argparse.Namespace) -> int:
+    from model.experiments.history import agreement_table
+    from model.outputs.agreement import render
+
+    folder = _folder(args)
+    out = args.out or RESULTS / f"{folder.resolve().name}-agreement"
+    frame = agreement_table(folder, out, args.overrides)
+    if not args.quiet:
+        print(render(frame))
+        print(f"\nwrote {out}/agreement.parquet (.csv)")
     return 0
 
 

@@ -376,6 +376,8 @@ def exemption(grievances: np.ndarray, noisy_margin: np.ndarray, cost: np.ndarray
     """The issue on which a holdout asks for an exemption: among the issues that allow one and on
     which it has none yet, its largest grievance, if exempting it there makes it accept (NONE
     otherwise). A member holds at most one exemption."""
+    if np.shape(grievances)[-1] == 0:  # an agenda of choices alone: no level issue to exempt
+        return np.full(np.shape(grievances)[:-1], NONE)
     allowed = np.isfinite(cost) & ~carved.any(axis=-1, keepdims=True) & (grievances > 0)
     scored = np.where(allowed, grievances, -np.inf)
     best = scored.argmax(axis=-1)

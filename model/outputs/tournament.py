@@ -6,8 +6,9 @@ text, and probabilities of events. The model's sample is its runs (the text that
 their mean; a predictor's sample is its text over `DRAWS` draws of the members' ideal points (the
 same draws as the model's first replications), its point the text at the point codes. Events:
 
-* `changed` per level issue: the text moved from the status quo (more than `TOLERANCE`), the
-  item-level agreement, so that a dropped issue counts;
+* `changed` per level issue: the text moved from the status quo by more than `TOLERANCE` (half the
+  5-point resolution at which observed levels are coded), the item-level agreement, so that a
+  dropped issue counts;
 * `consensus` and `late` (agreed at the summit, the last round): the model alone says anything;
 * `holdout` per voting member: among the last holdouts. A predictor's holdout is the member whose
   salience-weighted loss from the predicted text against the status quo is largest, if anyone loses;
@@ -40,10 +41,10 @@ from model.scenario.schema import Scenario
 
 MODEL = "model"
 CALIBRATED = "model_calibrated"
-LABELS = {MODEL: "the model (scenario's values)", CALIBRATED: "the model, calibrated (leave-one-out)",
+LABELS = {MODEL: "the model (scenario's values)", CALIBRATED: "the model, calibrated (held out)",
           **{name: p.label for name, p in PREDICTORS.items()}}
 DRAWS = 200  # draws of the ideal points behind each predictor's sample (the model's first 200 replications' draws)
-TOLERANCE = 0.5  # a text within half a point of the status quo is no change
+TOLERANCE = 2.5  # observed levels are coded to the nearest 5 (coding rules §3): closer to the status quo is no change
 RESAMPLES = 9999
 BOOTSTRAP_SEED = 20230711
 NO_FORECAST = {"consensus": "only the model says whether a declaration is adopted",
@@ -201,9 +202,9 @@ def scores(levels: pd.DataFrame, events: pd.DataFrame, by: list[str]) -> pd.Data
             if kind == "changed":
                 parts.append(g[["log_score"]].rename(columns={"log_score": "log_changed"}))
     options = events[events["kind"] == "option"]
-    if len(options):  # the multi-category scores of each choice issue, then their mean
+    if len(options):  # the multi-category scores of each case's choice issue, then their mean
         options = options.assign(choice=options["item"].str.split("=").str[0])
-        per = options.groupby([*by, "choice"]).apply(_option_scores, include_groups=False)
+        per = options.groupby(list(dict.fromkeys([*by, "case", "choice"]))).apply(_option_scores, include_groups=False)
         parts.append(per.groupby(by).mean().add_suffix("_option"))
     return pd.concat(parts, axis=1)
 
@@ -289,7 +290,8 @@ def render(table_: pd.DataFrame, skill_: pd.DataFrame, cases: int, levels: int, 
     """The tournament table (best per column marked *), its sample size, skill, and the verdict."""
     marks = best(table_)
     cols = [c for c in COLUMNS if c in table_]
-    lines = [f"Forecasting tournament: {cases} cases, {levels} observed levels, {holdout_rows} member-case holdout rows",
+    lines = [f"Forecasting tournament: {cases} case{'' if cases == 1 else 's'}, {levels} observed levels, "
+             f"{holdout_rows} member-case holdout rows",
              "(lower is better; AUC higher; coverage nearest 50 % / 90 %; * best in its column, ties all marked):"]
     for block in (cols[:7], cols[7:]):
         if not block:
@@ -341,5 +343,5 @@ def verdict(table_: pd.DataFrame, skill_: pd.DataFrame) -> str:
         return text + "; too few cases for an interval."
     r = row.iloc[0]
     tie = "includes zero: these cases do not separate them" if r["includes_zero"] else "excludes zero"
-    return text + (f". Its score per case minus the model's: {r['difference']:+.2f} [{r['low']:+.2f}, "
-                   f"{r['high']:+.2f}], an interval that {tie}.")
+    return text + (f". Per case (each case weighs the same), its score minus the model's: {r['difference']:+.2f} "
+                   f"[{r['low']:+.2f}, {r['high']:+.2f}], an interval that {tie}.")

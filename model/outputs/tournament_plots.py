@@ -52,8 +52,8 @@ def plot_predicted(levels: pd.DataFrame, note: str = "") -> Figure:
         ax.errorbar(_spread(r["observed"]), r["point"], yerr=[r["point"] - r["p05"].clip(upper=r["point"]),
                                                      r["p95"].clip(lower=r["point"]) - r["point"]],
                     fmt="o", ms=4.5, color=_colour(name), elinewidth=1.0, capsize=2, alpha=0.9)
-        ax.set_title(wrap(LABELS.get(name, name), 34) + f"\nMAE {r['abs_error'].mean():.1f} · CRPS {r['crps'].mean():.1f}",
-                     fontsize=8.5)
+        scores = f"MAE {r['abs_error'].mean():.1f} · CRPS {r['crps'].mean():.1f}"
+        ax.set_title(wrap(LABELS.get(name, name), 34) + "\n" + scores, fontsize=8.5)
         ax.set_xlim(-4, 104)
         ax.set_ylim(-4, 104)
         ax.set_xticks([0, 50, 100])

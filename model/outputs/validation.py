@@ -42,8 +42,8 @@ BASELINE_LABELS = {"compromise": "compromise (salience x capability weighted mea
 TOP_HOLDOUTS = 5
 OUTCOME_KNOWN = ("this scenario's stances were coded knowing the real outcome (its `observed` block), so "
                  "agreement with that outcome is partly built in (docs/ODD.md, input data).")
-SMALL_SAMPLE = ("three summits are a small sample: a leave-one-summit-out error rests on one held-out "
-                "case per fold, so read it as an illustration, not an estimate of accuracy.")
+SMALL_SAMPLE = ("{n} cases are a small sample: a leave-one-summit-out error rests on one held-out case per "
+                "fold, so read it as an illustration, not an estimate of accuracy.")
 
 
 def baselines(scenario: Scenario) -> dict[str, dict[str, float]]:

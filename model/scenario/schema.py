@@ -8,6 +8,7 @@ allowed; the command line turns it into a message and exit code 2.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import hashlib
 import json
 import reprlib
@@ -361,6 +362,17 @@ class Sweep(Strict):
         return self
 
 
+ADDED_KEYS = ("summit_date",)  # top-level keys added to format 2 after its first release
+
+
+class Reference(Strict):
+    """A dated source (coding rules v2): a code may rest only on what was published before the summit."""
+
+    url: str
+    title: str = ""
+    date: datetime.date = Field(description="publication date, from the page's text or its URL")
+
+
 class Scenario(Strict):
     """A validated scenario. Members and issues keep the file's order."""
 
@@ -368,7 +380,9 @@ class Scenario(Strict):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]  # also the output folder's name
     title: str = ""
     description: str = ""
-    references: dict[str, str] = Field(default_factory=dict)
+    summit_date: datetime.date | None = Field(
+        None, description="the first day of the summit (or of the decision): coding rules v2 sources predate it")
+    references: dict[str, str | Reference] = Field(default_factory=dict)
     issues: dict[str, AnyIssue]
     blocs: dict[str, Bloc]
     capability: Capability = Capability()
@@ -494,8 +508,13 @@ class Scenario(Strict):
 
     @cached_property
     def spec_hash(self) -> str:
-        """Content hash of the resolved scenario (what identifies an output folder)."""
-        text = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """Content hash of the resolved scenario (what identifies an output folder). A key added to
+        format 2 later (`ADDED_KEYS`) counts only when set, so existing folders keep their hash."""
+        data = self.model_dump(mode="json")
+        for key in ADDED_KEYS:
+            if data[key] is None:
+                del data[key]
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
