@@ -83,10 +83,8 @@ def predictor_forecasts(scenario: Scenario, seed: int, draws: int = DRAWS) -> di
     c, s, q = p.capability[v], p.salience[v], p.status_quo
     out = {}
     for name, predictor in PREDICTORS.items():
-        texts, at_codes = (predictor.levels(sample, c, s, q), predictor.levels(point, c, s, q)[0]) if p.k else (
-            np.empty((draws, 0)), np.empty(0))  # (R, K), (K,); a choice alone has no level issue
-        events = {("changed", issue): float(np.mean(np.abs(texts[:, k] - q[k]) > TOLERANCE))
-                  for k, issue in enumerate(p.issues)}
+        texts, at_codes = _levels(predictor, sample, point, c, s, q)
+        events = _changed({issue: texts[:, k] for k, issue in enumerate(p.issues)}, q)
         events |= _holdout_events(texts, sample, s, q, [p.codes[i] for i in v])
         events |= _satisfied_events(texts, p)
         if predictor.options is not None and p.c:
@@ -96,6 +94,20 @@ def predictor_forecasts(scenario: Scenario, seed: int, draws: int = DRAWS) -> di
         out[name] = Forecast({issue: float(at_codes[k]) for k, issue in enumerate(p.issues)},
                              {issue: texts[:, k] for k, issue in enumerate(p.issues)}, events, draws)
     return out
+
+
+def _levels(predictor, sample, point, c, s, q) -> tuple[np.ndarray, np.ndarray]:
+    """(R, K) the predictor's texts over the draws and (K,) at the point codes; empty for a case
+    that is a choice alone (no level issue)."""
+    if not len(q):
+        return np.empty((len(sample), 0)), np.empty(0)
+    return predictor.levels(sample, c, s, q), predictor.levels(point, c, s, q)[0]
+
+
+def _changed(texts: dict[str, np.ndarray], status_quo: np.ndarray) -> dict[tuple[str, str], float]:
+    """P(the text of each level issue moves from its status quo by more than TOLERANCE)."""
+    return {("changed", issue): float(np.mean(np.abs(x - status_quo[k]) > TOLERANCE))
+            for k, (issue, x) in enumerate(texts.items())}
 
 
 def _holdout_events(texts, position, salience, status_quo, codes) -> dict[tuple[str, str], float]:
@@ -120,8 +132,7 @@ def model_forecast(scenario: Scenario, summary: dict, df: pd.DataFrame) -> Forec
     p = params_for(scenario)
     n = len(df)
     sample = {issue: df[f"level_{issue}"].to_numpy(float) for issue in p.issues}
-    events = {("changed", issue): float(np.mean(np.abs(sample[issue] - p.status_quo[k]) > TOLERANCE))
-              for k, issue in enumerate(p.issues)}
+    events = _changed(sample, p.status_quo)
     events[("consensus", "")] = summary["consensus"]["p"]
     if summary["agreement_round"]["last_round"]["p"] is not None:
         events[("late", "")] = summary["agreement_round"]["last_round"]["p"]
