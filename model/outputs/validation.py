@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import scoringrules as sr
 
-from model.negotiation import rules
+from model.negotiation.predictors import PREDICTORS
 from model.negotiation.params import params_for
 from model.scenario.schema import Scenario, ScenarioError
 
@@ -47,24 +47,24 @@ SMALL_SAMPLE = ("{n} cases are a small sample: a leave-one-summit-out error rest
 
 
 def baselines(scenario: Scenario) -> dict[str, dict[str, float]]:
-    """Baseline -> issue -> predicted level, from the members' point codes (voting members only)."""
+    """Baseline -> issue -> predicted level, from the voting members' point codes (the tournament's
+    predictors of the same name, `model.negotiation.predictors`)."""
     p = params_for(scenario)
-    x = p.nominal_ideal[None]  # (1, n, K)
-    values = {
-        "compromise": rules.compromise(x, p.compromise_weight)[0],
-        "weighted_median": rules.weighted_median(x, p.compromise_weight)[0],
-        "plain_mean": rules.plain_mean(x, p.voting)[0],
-        "status_quo": p.status_quo,
-    }
-    return {name: {issue: float(v[k]) for k, issue in enumerate(p.issues)} for name, v in values.items()}
+    v = p.voters
+    point = p.nominal_ideal[None, v]  # (1, voters, K)
+    return {name: {issue: float(x) for issue, x in zip(p.issues, PREDICTORS[name].levels(
+        point, p.capability[v], p.salience[v], p.status_quo)[0])} for name in BASELINES}
 
 
 def choice_baselines(scenario: Scenario) -> dict[str, dict[str, str]]:
-    """Baseline -> choice issue -> the option it picks (voting members only)."""
+    """Baseline -> choice issue -> the option it picks (voting members only): the compromise's
+    weighted pick and the status quo's fallback, as in the tournament."""
     p = params_for(scenario)
-    pick = rules.weighted_pick(p.utility, p.capability[:, None] * p.choice_salience * p.voting[:, None], p.valid)
-    return {"weighted_pick": {c: p.options[j][pick[j]] for j, c in enumerate(p.choices)},
-            "status_quo": {c: scenario.issues[c].status_quo for c in p.choices}}
+    v = p.voters
+    picks = {name: PREDICTORS[source].options(p.utility[v], p.capability[v], p.choice_salience[v], p.veto[v],
+                                              p.valid, p.choice_status_quo)
+             for name, source in (("weighted_pick", "compromise"), ("status_quo", "status_quo"))}
+    return {name: {c: p.options[j][pick[j]] for j, c in enumerate(p.choices)} for name, pick in picks.items()}
 
 
 def compare(summary: dict, scenario: Scenario, df: pd.DataFrame) -> dict:
