@@ -22,7 +22,7 @@ from model.negotiation.results import to_frame
 from model.outputs import validation
 from model.outputs.report import render, summarize
 from model.outputs.stats import fmt_share, proportion
-from model.outputs.validation import OUTCOME_KNOWN
+from model.outputs.validation import EX_ANTE, OUTCOME_KNOWN, caveat
 from model.scenario.files import load_scenario, validate
 from model.scenario.schema import ScenarioError
 
@@ -391,3 +391,10 @@ def test_calibration_keeps_member_inputs(tmp_path):
     case = next(c for c in calibration.load_cases(folder) if c.name == "zed")
     s = case.scenario({"member_defaults.failure_cost": 3.0})
     assert s.behaviour("Z").failure_cost == 7.0 and s.behaviour("Y").failure_cost == 3.0
+
+
+def test_a_case_coded_ex_ante_carries_its_own_caveat():
+    """A case with `summit_date` was coded under rules v2 from dated sources: its caveat says so, and
+    one without it keeps the warning that it was coded knowing the outcome."""
+    assert caveat(load_scenario(REPO / "scenarios" / "baseline.yaml")) == EX_ANTE
+    assert caveat(load_scenario(DATA / "known" / "known.yaml")) == OUTCOME_KNOWN

@@ -173,14 +173,27 @@ class WorkerLost(RuntimeError):
     """A worker process died (killed by the system, or lost by the cluster); what finished is kept."""
 
 
+@functools.cache
+def _local_pool(workers: int) -> ProcessPoolExecutor:
+    """One spawn-context pool per worker count, kept for the life of the process: a new pool costs
+    about two seconds (each worker imports numpy, numba and the model), which `validate` would
+    otherwise pay for every case and every stage. Python shuts it down at exit."""
+    context = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=single_threaded_worker)
+
+
 @contextlib.contextmanager
 def _executor(workers: int, scheduler: str | None) -> Iterator[tuple[Executor, int, tuple[type, ...]]]:
     """(executor, how many tasks it runs at once, the exceptions that mean a worker was lost): the
     local process pool, or a Dask client's executor."""
     if scheduler is None:
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=single_threaded_worker) as pool:
+        pool = _local_pool(workers)
+        try:
             yield pool, workers, (BrokenProcessPool,)
+        except WorkerLost:  # a broken pool takes no more work: the next job starts a new one
+            _local_pool.cache_clear()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
         return
     from .cluster import dask_executor
 

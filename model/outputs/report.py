@@ -15,7 +15,7 @@ from model.negotiation.results import SIDE_PAYMENT
 from model.scenario.schema import Scenario
 
 from .stats import fmt_share, proportion
-from .validation import OUTCOME_KNOWN, compare, render_comparison
+from .validation import caveat, compare, render_comparison
 
 NOT_AGREED = "(not agreed)"
 
@@ -39,7 +39,7 @@ def summarize(df: pd.DataFrame, scenario: Scenario, seed: int) -> dict:
         "side_payments": _member_shares(appearances(df["side_payments"]), scenario, n),
         "contracts": _contracts(df, scenario),
         "carve_outs": _member_shares(appearances(df["carve_outs"]), scenario, n),
-        "caveat": (OUTCOME_KNOWN if scenario.observed else None),
+        "caveat": (caveat(scenario) if scenario.observed else None),
     }
     if scenario.observed:  # predicted vs observed and the baselines (docs/validation.md)
         summary["validation"] = compare(summary, scenario, df)

@@ -42,8 +42,17 @@ BASELINE_LABELS = {"compromise": "compromise (salience x capability weighted mea
 TOP_HOLDOUTS = 5
 OUTCOME_KNOWN = ("this scenario's stances were coded knowing the real outcome (its `observed` block), so "
                  "agreement with that outcome is partly built in (docs/ODD.md, input data).")
+EX_ANTE = ("this scenario's stances were coded from sources dated before the summit, never from its outcome "
+           "(coding rules v2, docs/coding-rules.md §8); its coders knew the outcome all the same, and its "
+           "`description` says how that could leak in.")
 SMALL_SAMPLE = ("{n} cases are a small sample: a leave-one-summit-out error rests on one held-out case per "
                 "fold, so read it as an illustration, not an estimate of accuracy.")
+
+
+def caveat(scenario: Scenario) -> str:
+    """What the agreement of a case with its outcome is worth: a case that carries `summit_date` was
+    coded ex ante (rules v2), one without it knowing the outcome."""
+    return OUTCOME_KNOWN if scenario.summit_date is None else EX_ANTE
 
 
 def baselines(scenario: Scenario) -> dict[str, dict[str, float]]:
@@ -116,7 +125,7 @@ def compare(summary: dict, scenario: Scenario, df: pd.DataFrame) -> dict:
     top = summary["holdouts"][:TOP_HOLDOUTS]
     recall, precision = holdout_scores(shares, obs.holdouts)
     return {
-        "caveat": OUTCOME_KNOWN,
+        "caveat": caveat(scenario),
         "issues": issues,
         "choices": choices,
         "satisfied": satisfied,
@@ -333,7 +342,13 @@ def _case_lines(summaries: dict[str, dict]) -> list[str]:
     picks = [f"{name[:15]:<16}{line}" for name, s in summaries.items() for line in choice_lines(s["validation"])]
     if picks:
         lines += ["", "Choice issues and members' minima (observed vs the share of runs):", *picks]
-    lines += ["", *wrapped(f"Caveat: {OUTCOME_KNOWN}"),
+    cases: dict[str, list[str]] = {}
+    for name, s in summaries.items():
+        cases.setdefault(s["validation"]["caveat"], []).append(name)
+    lines.append("")
+    for text, names in cases.items():  # "this scenario's stances" -> "their stances"
+        lines += wrapped(f"Caveat ({', '.join(names)}): " + text.replace("this scenario's", "their"))
+    lines += [
               *wrapped("Baselines use the members' point codes and the voting members only; the model's level "
                         "is the mean, over all runs, of the text that stands (the agreed level, or the status quo where "
                         "the issue was not agreed).")]
