@@ -173,13 +173,29 @@ class WorkerLost(RuntimeError):
     """A worker process died (killed by the system, or lost by the cluster); what finished is kept."""
 
 
-@functools.cache
+_POOL: tuple[tuple, ProcessPoolExecutor] | None = None  # (what it was started with, the pool)
+
+
 def _local_pool(workers: int) -> ProcessPoolExecutor:
-    """One spawn-context pool per worker count, kept for the life of the process: a new pool costs
-    about two seconds (each worker imports numpy, numba and the model), which `validate` would
-    otherwise pay for every case and every stage. Python shuts it down at exit."""
-    context = multiprocessing.get_context("spawn")
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=single_threaded_worker)
+    """A spawn-context pool kept for the life of the process: a new pool costs about two seconds
+    (each worker imports numpy, numba and the model), which `validate` would otherwise pay for
+    every case and every stage. It is reused while the worker count and the environment (which its
+    workers inherited when they started) are unchanged; Python shuts it down at exit."""
+    global _POOL
+    key = (workers, tuple(sorted(os.environ.items())))
+    if _POOL is None or _POOL[0] != key:
+        _drop_pool()
+        context = multiprocessing.get_context("spawn")
+        _POOL = key, ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=single_threaded_worker)
+    return _POOL[1]
+
+
+def _drop_pool() -> None:
+    """Shut the kept pool down (its tasks are cancelled or finish); the next job starts a new one."""
+    global _POOL
+    if _POOL is not None:
+        _POOL[1].shutdown(wait=True, cancel_futures=True)
+        _POOL = None
 
 
 @contextlib.contextmanager
@@ -190,9 +206,8 @@ def _executor(workers: int, scheduler: str | None) -> Iterator[tuple[Executor, i
         pool = _local_pool(workers)
         try:
             yield pool, workers, (BrokenProcessPool,)
-        except WorkerLost:  # a broken pool takes no more work: the next job starts a new one
-            _local_pool.cache_clear()
-            pool.shutdown(wait=False, cancel_futures=True)
+        except WorkerLost:  # a broken pool takes no more work
+            _drop_pool()
             raise
         return
     from .cluster import dask_executor

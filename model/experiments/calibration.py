@@ -150,7 +150,7 @@ def objective(long: pd.DataFrame, fitted: list[str]) -> pd.Series:
 def calibrate(cases: list[Case], out: Path, runs: int = SCREEN_RUNS, final_runs: int = FINAL_RUNS,
               points: int = POINTS, workers: int = 1, quiet: bool = False) -> dict:
     """Screen, select and replay (module docstring); write calibration.csv and calibration.json."""
-    from model.outputs.validation import baselines
+    from model.outputs.validation import baselines, caveat
 
     started = time.perf_counter()
     grid = design(points)
@@ -192,6 +192,7 @@ def calibrate(cases: list[Case], out: Path, runs: int = SCREEN_RUNS, final_runs:
               "file_values": judgement, "weights": WEIGHTS, "points": points, "design_seed": DESIGN_SEED,
               "screen_runs": runs, "final_runs": final_runs, "finalists": FINALISTS,
               "seeds": {c.name: c.seed for c in cases}, "fits": results,
+              "caveats": {c.name: caveat(c.scenario({})) for c in cases},
               "seconds": round(time.perf_counter() - started, 1)}
     (out / "calibration.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return report
@@ -224,7 +225,7 @@ def loso_table(results: dict) -> pd.DataFrame:
 
 
 def render(report: dict) -> str:
-    from model.outputs.validation import BASELINES, OUTCOME_KNOWN, SMALL_SAMPLE, wrapped
+    from model.outputs.validation import BASELINES, SMALL_SAMPLE, caveat_lines, wrapped
 
     fits = report["fits"]
     short = {k: k.split(".")[-1] for k in PARAMETERS}
@@ -267,7 +268,7 @@ def render(report: dict) -> str:
     best = fits["all"]["values"]
     lines += ["", "To validate at the fit on all cases (the scenario files are not changed):",
               "  python run.py validate FOLDER/ " + " ".join(f"--set {k}={v:g}" for k, v in best.items())]
-    lines += wrapped(f"Caveat: {OUTCOME_KNOWN}")
+    lines += caveat_lines(report["caveats"])
     return "\n".join(lines)
 
 

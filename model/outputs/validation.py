@@ -342,17 +342,20 @@ def _case_lines(summaries: dict[str, dict]) -> list[str]:
     picks = [f"{name[:15]:<16}{line}" for name, s in summaries.items() for line in choice_lines(s["validation"])]
     if picks:
         lines += ["", "Choice issues and members' minima (observed vs the share of runs):", *picks]
-    cases: dict[str, list[str]] = {}
-    for name, s in summaries.items():
-        cases.setdefault(s["validation"]["caveat"], []).append(name)
-    lines.append("")
-    for text, names in cases.items():  # "this scenario's stances" -> "their stances"
-        lines += wrapped(f"Caveat ({', '.join(names)}): " + text.replace("this scenario's", "their"))
-    lines += [
+    lines += ["", *caveat_lines({name: s["validation"]["caveat"] for name, s in summaries.items()}),
               *wrapped("Baselines use the members' point codes and the voting members only; the model's level "
                         "is the mean, over all runs, of the text that stands (the agreed level, or the status quo where "
                         "the issue was not agreed).")]
     return lines
+
+
+def caveat_lines(caveats: dict[str, str]) -> list[str]:
+    """One caveat per kind of coding, naming its cases (case name -> its `caveat`)."""
+    cases: dict[str, list[str]] = {}
+    for name, text in caveats.items():
+        cases.setdefault(text, []).append(name)
+    return [line for text, names in cases.items()  # "this scenario's stances" -> "their stances"
+            for line in wrapped(f"Caveat ({', '.join(names)}): " + text.replace("this scenario's", "their"))]
 
 
 def wrapped(text: str, **kw) -> list[str]:
