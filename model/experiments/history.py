@@ -201,6 +201,7 @@ def validate_folder(folder: Path, output: Output, execution: Execution, seed: in
     seeds = f"--seed {seed}" if seed is not None else "of each scenario"
     v2 = sum(s.summit_date is not None for _, s in cases)
     coding = ("stances coded knowing the outcome" if not v2 else
+              "every case coded from dated pre-summit sources (v2)" if v2 == len(cases) else
               f"{v2} of {len(cases)} cases coded from dated pre-summit sources (v2), the rest knowing the outcome")
     note = f"n = {'/'.join(f'{r:,}' for r in reps)} replications per summit · seed {seeds} · {coding}"
     figures = save_validation_figure(table, out / "figures", note) if len(table) else []
