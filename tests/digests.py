@@ -22,7 +22,9 @@ JOBS = {
     "baseline": (["run", "scenarios/baseline.yaml", "--seed", "20230711", "--runs", "2000"],
                  "replications.parquet", ["replication"]),
     "sweep": (["sweep", "tests/data/tiny-sweep.yaml", "--seed", "5"], "parts", ["point", "run_id"]),
-    "history": (["validate", "scenarios/history/", "--seed", "11", "--runs", "400"],
+    # the second codings: six cases (three with levels, three choices) exercise every stage of validate
+    # in a minute; the sixteen cases of scenarios/history/ would take three
+    "history": (["validate", "scenarios/history/second-coding/", "--seed", "11", "--runs", "400"],
                 "validation.parquet", ["scenario", "issue"]),
 }
 

@@ -1,4 +1,4 @@
-"""A refactor changes no result: the baseline, a sweep and the history folder at fixed seeds give
+"""A refactor changes no result: the baseline, a sweep and a history folder (the second codings) at fixed seeds give
 the decoded values whose digests are stored (tests/data/digests.json, written by
 `python -m tests.digests` from the jobs in `tests.digests.JOBS`).
 
