@@ -3,8 +3,9 @@ the decoded values whose digests are stored (tests/data/digests.json, written by
 `python -m tests.digests` from the jobs in `tests.digests.JOBS`).
 
 A change to the rules or inputs changes these digests on purpose: then rerun the validation,
-report before/after, and store the new digests (last stored: scenario format 2, the bargaining
-core v2; docs/validation.md)."""
+report before/after, and store the new digests (last stored: the drafting solver of performance v2,
+which moves levels by less than its 1e-5 tolerance: the baseline's digest changed, the sweep's and
+history's did not; before that, scenario format 2 and the bargaining core v2; docs/validation.md)."""
 
 from __future__ import annotations
 

@@ -93,6 +93,8 @@ def transfers(payment: np.ndarray, carved: np.ndarray, cost: np.ndarray, exempte
     issues still on the table (a contract or an exemption on a dropped issue lapses). `exempted`
     counts the exemptions granted per issue (broadcast against `carved`, like `on_table`)."""
     if not np.any(exempted):  # the common case, and the same sums: no exemption anywhere, no cost borne
+        if not payment.any():  # nor any payment: nothing to add up
+            return np.zeros(payment.shape[:-1]) if np.ndim(payment) > 1 else 0.0
         return issue_sum(payment if on_table is True else np.where(on_table, payment, 0.0))
     others = exempted - carved
     borne = np.where(others > 0, others * np.where(np.isfinite(cost), cost, 0.0), 0.0)
@@ -165,8 +167,10 @@ def draft(position: np.ndarray, weight: np.ndarray, status_quo: np.ndarray, fail
     start = np.array(start, dtype=float)
     options = np.zeros((len(x), 0), np.int64)
     if choices is not None and choices.gain.shape[1]:
-        options, allowed = np.array(choices.start, dtype=np.int64), choices.allowed()
-        for c in np.flatnonzero(~choices.settled.all(axis=0)):  # a settled choice keeps its option
+        options = np.array(choices.start, dtype=np.int64)
+        open_ = np.flatnonzero(~choices.settled.all(axis=0))  # a settled choice keeps its option
+        allowed = choices.allowed() if len(open_) else None
+        for c in open_:
             options[:, c] = _choose(x, w, base + choice_gain(choices.gain, options, skip=c), choices, allowed, c,
                                     noise, start)
         base = base + choice_gain(choices.gain, options)
@@ -179,12 +183,11 @@ def _objective(position, weight, status_quo, failure_cost, transfers, carved):
     """The chair's objective as the compiled search takes it: positions x, weights w (0 on a
     member's exempted issues) and each member's base b_i = D_i(q) + kappa_i + transfers_i, less what
     its exemptions take out of D_i(q), so that m_i(d) = b_i - sum_k w_ik |d_k - x_ik|."""
-    r, n, k = position.shape
     base = distance(status_quo, position, weight) + failure_cost + transfers
     if carved.any():
         base = base - issue_sum(np.where(carved, weight * np.abs(status_quo - position), 0.0))
         weight = np.where(carved, 0.0, weight)
-    return np.ascontiguousarray(position), np.ascontiguousarray(np.broadcast_to(weight, (r, n, k))), base
+    return position, np.broadcast_to(weight, position.shape), base  # (the solver copies what it reads)
 
 
 def _choose(x, w, rest, choices: Choices, allowed, c: int, noise: float, levels) -> np.ndarray:
