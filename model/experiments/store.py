@@ -35,9 +35,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from model.negotiation.results import flat_for_csv
-from model.outputs.files import HOST, atomic_write, temp_name, write_json
-from model.outputs.plots import FIGURES
-from model.outputs.sweep_plots import SWEEP_FIGURES
+from model.outputs.files import FIGURES, HOST, SWEEP_FIGURES, atomic_write, temp_name, write_json
 from model.scenario.schema import SCHEMA_VERSION, ScenarioError
 
 PACKAGES = ("mesa", "numpy", "scipy", "pandas", "pyarrow", "pydantic", "statsmodels", "matplotlib")

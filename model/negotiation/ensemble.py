@@ -76,7 +76,7 @@ class Talks:
         return Talks(**{f.name: getattr(self, f.name)[keep] for f in fields(self)})
 
     def transfers(self, p: Params, on_table: np.ndarray | bool = True) -> np.ndarray:
-        exempted = self.carved.sum(axis=1)[:, None, :]
+        exempted = self.carved.sum(axis=1)[:, None, :] if self.carved.any() else 0  # (none before the summit)
         on = on_table[:, None, :] if np.ndim(on_table) else on_table
         return rules.transfers(self.payment, self.carved, p.carve_out_cost, exempted, on)
 

@@ -15,6 +15,10 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 HOST = socket.gethostname().replace(".", "-")  # in temp file names, so no dots
+# the stems of every figure the main job and validation (plots.py) and sweeps (sweep_plots.py) write:
+# named here, beside the files, so that the output folder knows them without loading matplotlib
+FIGURES = ("levels", "holdouts", "rounds", "trajectories", "options", "validation")
+SWEEP_FIGURES = ("sweep-consensus", "sweep-heatmap", "sweep-sensitivity", "persuasion", "sweep-differences")
 
 
 def temp_name(path: Path) -> Path:

@@ -36,7 +36,7 @@ from matplotlib.transforms import offset_copy
 from model.negotiation import rules
 from model.scenario.schema import SCALE, Scenario
 
-from .files import atomic_write
+from .files import FIGURES, atomic_write
 from .report import appearances
 from .stats import proportion
 
@@ -643,7 +643,6 @@ def save_figure(fig: Figure, out_dir: Path, stem: str, dpi: int = DPI) -> list[P
     return paths
 
 
-FIGURES = ("levels", "holdouts", "rounds", "trajectories", "options", "validation")  # every stem this module writes
 
 
 def save_figures(df: pd.DataFrame, scenario: Scenario, example_model: NegotiationModel,

@@ -559,7 +559,6 @@ def plot_persuasion(scenario: Scenario, design: Design, points: pd.DataFrame, di
 
 
 # ---------------------------------------------------------------- files
-SWEEP_FIGURES = ("sweep-consensus", "sweep-heatmap", "sweep-sensitivity", "persuasion", "sweep-differences")
 
 
 def sweep_figures(scenario: Scenario, design: Design, points: pd.DataFrame, differences: pd.DataFrame | None,

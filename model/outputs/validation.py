@@ -29,7 +29,6 @@ import textwrap
 
 import numpy as np
 import pandas as pd
-import scoringrules as sr
 
 from model.negotiation.predictors import PREDICTORS
 from model.negotiation.params import params_for
@@ -103,6 +102,9 @@ def compare(summary: dict, scenario: Scenario, df: pd.DataFrame) -> dict:
             row[b] = base[b][name]
             row[f"{b}_abs_error"] = abs(base[b][name] - level)
         issues[name] = row
+    import scoringrules as sr  # (here and in the scores below: it compiles its kernels on import, seconds that
+    #                            every run and every worker process would pay; only validation uses it)
+
     choices = {}
     picks = choice_baselines(scenario) if obs.options else {}
     for name, option in obs.options.items():
@@ -147,6 +149,8 @@ def level_scores(observed: float, runs: np.ndarray, interval: tuple[float, float
     """Proper scores of the runs' levels (the text that stands) against the observed level: the CRPS
     of their empirical distribution (points; a point forecast's CRPS is its absolute error) and the
     interval score of the 90 % `interval` (alpha 0.1: its width plus 20 x how far it misses)."""
+    import scoringrules as sr
+
     if not len(runs):
         return {"crps": None, "interval_score": None}
     return {"crps": float(sr.crps_ensemble(observed, runs)),
@@ -157,6 +161,8 @@ def event_scores(happened: bool, share: dict) -> dict[str, float | None]:
     """Brier and log score of an event's share of runs (`proportion`'s k and n) against whether it
     happened. The log score takes the share as (k + 1/2) / (n + 1), so that 0 or 1 out of finite runs
     scores finitely."""
+    import scoringrules as sr
+
     if not share["n"]:
         return {"brier": None, "log_score": None}
     return {"brier": float(sr.brier_score(float(happened), share["p"])),
