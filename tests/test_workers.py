@@ -4,6 +4,7 @@ Each worker is started as `batch.run_tasks` starts the local pool (spawn context
 `batch.single_threaded_worker`) and reports, through threadpoolctl, the threads of every BLAS
 library loaded in it, after it has imported numpy. The initializer used to set
 OPENBLAS_NUM_THREADS=1 after numpy was loaded, too late: each worker kept the default pool.
+A job's workers exit when its runs are done, unless the job keeps them for the next (validate).
 """
 
 from __future__ import annotations
@@ -81,3 +82,23 @@ def test_blas_loaded_after_the_initializer_is_limited_too(limited):
     seen = limited[1]
     assert len(seen["blas"]) > 1, seen["blas"]  # numpy's and SciPy's
     assert all(threads == 1 for _, _, threads in seen["blas"]), seen["blas"]
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_a_jobs_workers_exit_when_its_runs_are_done_unless_kept(tiny, tmp_path, keep):
+    """Idle pool workers, each holding numba's runtime and the model, would hold that memory through
+    the job's tables and figures (at a million runs, the peak); `validate` keeps them for its next
+    case instead, since starting a pool costs seconds."""
+    from model.experiments.batch import release_workers
+    from model.experiments.job import Execution, Job, Output
+    from model.experiments.runner import run_batch
+
+    release_workers()
+    before = set(multiprocessing.active_children())
+    run_batch(Job(tiny, 3), Output(tmp_path / "out", quiet=True), Execution(workers=2, chunk_size=20, keep_workers=keep))
+    workers = set(multiprocessing.active_children()) - before
+    try:
+        assert bool(workers) == keep
+    finally:
+        release_workers()
+    assert not set(multiprocessing.active_children()) - before

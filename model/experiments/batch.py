@@ -184,13 +184,13 @@ def _local_pool(workers: int) -> ProcessPoolExecutor:
     global _POOL
     key = (workers, tuple(sorted(os.environ.items())))
     if _POOL is None or _POOL[0] != key:
-        _drop_pool()
+        release_workers()
         context = multiprocessing.get_context("spawn")
         _POOL = key, ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=single_threaded_worker)
     return _POOL[1]
 
 
-def _drop_pool() -> None:
+def release_workers() -> None:
     """Shut the kept pool down (its tasks are cancelled or finish); the next job starts a new one."""
     global _POOL
     if _POOL is not None:
@@ -207,7 +207,7 @@ def _executor(workers: int, scheduler: str | None) -> Iterator[tuple[Executor, i
         try:
             yield pool, workers, (BrokenProcessPool,)
         except WorkerLost:  # a broken pool takes no more work
-            _drop_pool()
+            release_workers()
             raise
         return
     from .cluster import dask_executor

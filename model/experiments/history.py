@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -159,6 +159,7 @@ def validate_folder(folder: Path, output: Output, execution: Execution, seed: in
     cases = load_cases(folder, extra)
     tuned = calibrated_overrides(calibration, [s.name for _, s in cases]) if calibration else {}
     rows, case_rows, summaries, level_rows, event_rows = [], [], {}, [], []
+    execution = replace(execution, keep_workers=True)  # one pool for every case (starting one costs seconds)
     for path, scenario in cases:
         s, source = root_seed(scenario, out / scenario.name, seed, output.fresh)
         if not output.quiet:

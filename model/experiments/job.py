@@ -39,6 +39,9 @@ class Execution:
     engine: str = DEFAULT_ENGINE
     scheduler: str | None = None  # a Dask scheduler's address, or None for the local process pool
     chunk_size: int | None = None  # runs per chunk; None: sized from a short timed pilot
+    # keep the local worker processes for the next job (validate runs one per case); else they exit
+    # once the job's runs are done, so their memory is free for its tables and figures
+    keep_workers: bool = False
 
 
 def default_workers() -> int:

@@ -68,6 +68,8 @@ def run_batch(job: Job, output: Output, execution: Execution) -> BatchResult:
         for first, table in batch.execute(scenario, seed, todo, execution):
             folder.write_part(first, table)
             bar.update(table.num_rows)
+    if not execution.keep_workers:
+        batch.release_workers()
     folder.reject_others(set(plan))
     table = folder.combined(schema_for(scenario))
     folder.finish(manifest, table)

@@ -177,6 +177,8 @@ def run_sweep(job: Job, output: Output, execution: Execution, *, design: Design 
         _write_design(folder, design, seeds, replicates)
     with tqdm(total=0, unit="run", disable=output.quiet, desc=scenario.name, file=sys.stderr) as bar:
         missing = _run_stages(folder, task, replicates, manifest["chunk_size"], execution, shard, bar)
+    if not execution.keep_workers:
+        batch.release_workers()
     if missing:
         if not output.quiet:
             print(f"shard {shard[0]}/{shard[1]} done; {missing} chunks of other shards are still missing. "
