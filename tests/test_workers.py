@@ -95,7 +95,8 @@ def test_a_jobs_workers_exit_when_its_runs_are_done_unless_kept(tiny, tmp_path, 
 
     release_workers()
     before = set(multiprocessing.active_children())
-    run_batch(Job(tiny, 3), Output(tmp_path / "out", quiet=True), Execution(workers=2, chunk_size=20, keep_workers=keep))
+    run_batch(Job(tiny, 3), Output(tmp_path / "out", quiet=True),
+              Execution(workers=2, chunk_size=20, keep_workers=keep))
     workers = set(multiprocessing.active_children()) - before
     try:
         assert bool(workers) == keep

@@ -13,11 +13,12 @@ within SMOOTHING points of a member's position, so the Hessian exists everywhere
 on F's slope that only takes points where F rose, and a stop when no coordinate moves by more
 than TOLERANCE points (a Newton step that small is taken without a line search). The search runs
 on the free coordinates alone (an issue a contract settled only shifts each member's b_i), laid
-out issue by member so that each pass over the members reads contiguous rows. Where the noise is small, the search first solves the problem at noise
-16, 8, ... points down to `sigma` (a continuation in sigma: each stage starts where the smoother one
-ended), which keeps the number of Newton steps small when the optimum is nearly a max-min point. Where the
-acceptance noise is zero the chair plans with MIN_NOISE: its draft is then the max-min point to
-within a few hundredths of a point. The smoothing replaces |u| by (u^2 / SMOOTHING + SMOOTHING) / 2
+out issue by member so that each pass over the members reads contiguous rows. Where the noise is
+small, the search first solves the problem at noise 16, 8, ... points down to `sigma` (a
+continuation in sigma: each stage starts where the smoother one ended), which keeps the number of
+Newton steps small when the optimum is nearly a max-min point. Where the acceptance noise is
+zero the chair plans with MIN_NOISE: its draft is then the max-min point to within a few
+hundredths of a point. The smoothing replaces |u| by (u^2 / SMOOTHING + SMOOTHING) / 2
 within SMOOTHING of a member's position (equal value and slope at the joins), so F is exact
 wherever the draft is not within SMOOTHING points of some member's position; near one, the draft
 can be off by less than that (docs/ODD.md, submodel "The chair's draft").
@@ -60,10 +61,10 @@ def _margin(d, x, w, base, i):
 
 @njit(cache=True)
 def _reduce(d, x, w, base, free, cols, xs, ws, bs):
-    """The problem on the free coordinates alone, laid out issue by member so that the passes over
-    members run in SIMD lanes: their indices `cols`, the members' positions `xs` and weights `ws`
-    there (m, n), and each member's base `bs` less its distance on the settled coordinates (which do
-    not move). Returns m, how many coordinates are free."""
+    """The problem on the free coordinates alone, laid out issue by member so that each pass over
+    the members reads contiguous rows: their indices `cols`, the members' positions `xs` and weights
+    `ws` there (m, n), and each member's base `bs` less its distance on the settled coordinates
+    (which do not move). Returns m, how many coordinates are free."""
     m = 0
     for k in range(x.shape[1]):
         if free[k]:
