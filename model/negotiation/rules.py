@@ -93,8 +93,6 @@ def transfers(payment: np.ndarray, carved: np.ndarray, cost: np.ndarray, exempte
     issues still on the table (a contract or an exemption on a dropped issue lapses). `exempted`
     counts the exemptions granted per issue (broadcast against `carved`, like `on_table`)."""
     if not np.any(exempted):  # the common case, and the same sums: no exemption anywhere, no cost borne
-        if not payment.any():  # nor any payment: nothing to add up
-            return np.zeros(payment.shape[:-1]) if np.ndim(payment) > 1 else 0.0
         return issue_sum(payment if on_table is True else np.where(on_table, payment, 0.0))
     others = exempted - carved
     borne = np.where(others > 0, others * np.where(np.isfinite(cost), cost, 0.0), 0.0)

@@ -643,8 +643,6 @@ def save_figure(fig: Figure, out_dir: Path, stem: str, dpi: int = DPI) -> list[P
     return paths
 
 
-
-
 def save_figures(df: pd.DataFrame, scenario: Scenario, example_model: NegotiationModel,
                  out_dir: Path) -> list[Path]:
     """Write the figures that apply as PNG (150 dpi, for review) and SVG (for the paper): levels and

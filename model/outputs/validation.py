@@ -102,8 +102,7 @@ def compare(summary: dict, scenario: Scenario, df: pd.DataFrame) -> dict:
             row[b] = base[b][name]
             row[f"{b}_abs_error"] = abs(base[b][name] - level)
         issues[name] = row
-    import scoringrules as sr  # (here and in the scores below: it compiles its kernels on import, seconds that
-    #                            every run and every worker process would pay; only validation uses it)
+    import scoringrules as sr  # imported where used: it compiles its kernels on import (seconds)
 
     choices = {}
     picks = choice_baselines(scenario) if obs.options else {}
